@@ -1,0 +1,3 @@
+module github.com/metaproxy/metaproxy
+
+go 1.24
