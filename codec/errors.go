@@ -22,10 +22,14 @@ const (
 	ErrInternal                           // anything else, including a contained panic
 	ErrUnauthorized                       // denied by policy
 	ErrUnknownMethod                      // the method does not exist (used by filters and tests)
+	ErrBadRequest                         // the request could not be decoded
+
+	// NumErrorTypes is the number of error types; valid types are below it.
+	NumErrorTypes
 )
 
 var errorTypeNames = [...]string{"route_not_found", "cluster_not_found", "no_healthy_upstream",
-	"unavailable", "overloaded", "timeout", "bad_response", "internal", "unauthorized", "unknown_method"}
+	"unavailable", "overloaded", "timeout", "bad_response", "internal", "unauthorized", "unknown_method", "bad_request"}
 
 func (t ErrorType) String() string {
 	if int(t) < len(errorTypeNames) {

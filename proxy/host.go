@@ -1,0 +1,40 @@
+package proxy
+
+// The engine is host-agnostic: it never touches sockets. A host (the
+// standalone proxy on Go's net package, or the Envoy golang network filter)
+// feeds it bytes and gives it a way to write and to dial. Every method below
+// may be called from any goroutine; the engine serialises its own state.
+
+// Conn is a connection as the engine sees it: downstream (a client) or
+// upstream (a server the engine dialled).
+type Conn interface {
+	// Write sends b. It must not keep b after it returns (copy or send it at
+	// once); it never blocks on the peer for long. b is never empty. An error
+	// means the connection is unusable; the host will report OnClose.
+	Write(b []byte) error
+	// Close closes the connection. With flush, bytes already written are sent
+	// first. Close is idempotent. The host reports the closure to the
+	// engine's handler (Session.OnClose, UpstreamHandler.OnClose) unless the
+	// engine itself asked for it, in which case the report is optional and
+	// harmless.
+	Close(flush bool)
+}
+
+// Dialer opens upstream connections.
+type Dialer interface {
+	// Dial starts connecting to addr, a literal "ip:port", and returns at
+	// once. The outcome is reported to h: OnConnect or OnConnectFailure,
+	// then OnData for every read and OnClose once.
+	Dial(addr string, h UpstreamHandler)
+}
+
+// UpstreamHandler receives the events of one upstream connection. The host
+// must deliver them in order for one connection and never concurrently.
+type UpstreamHandler interface {
+	OnConnect(c Conn)
+	OnConnectFailure(err error)
+	// OnData delivers bytes read; b is only valid during the call.
+	OnData(b []byte)
+	// OnClose reports that the connection is closed (remote or local).
+	OnClose(err error)
+}
