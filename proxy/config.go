@@ -1,0 +1,63 @@
+package proxy
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/filter"
+	"github.com/metaproxy/metaproxy/router"
+)
+
+// Config is one compiled listener configuration: everything a Server needs,
+// already validated. The config package builds it from Aeraki's
+// MetaProtocolProxy and Envoy's cluster schema.
+type Config struct {
+	// StatPrefix and Protocol name the listener in stats and logs.
+	StatPrefix string
+	Protocol   string
+	// Codec makes the codecs of the listener's protocol.
+	Codec codec.Factory
+	// Multiplexing shares upstream connections between requests of many
+	// clients, rewriting request ids; without it each request takes a
+	// pooled upstream connection of its own until its response.
+	Multiplexing bool
+	// Filters run in order before the router.
+	Filters []NamedFilter
+	// Routes is the route table.
+	Routes *router.Table
+	// Clusters are the clusters the routes refer to.
+	Clusters []cluster.Config
+	// IdleTimeout closes a downstream connection that sent nothing and had
+	// no request in flight for that long. Zero disables it.
+	IdleTimeout time.Duration
+	// MaxBufferedBytes bounds the bytes held for one connection (a partial
+	// frame, or requests waiting for an upstream connection). Over it the
+	// connection is closed. Zero means DefaultMaxBufferedBytes.
+	MaxBufferedBytes int
+	// UpstreamConnsPerHost is the number of multiplexed connections kept
+	// to each upstream host. Zero means DefaultUpstreamConnsPerHost.
+	UpstreamConnsPerHost int
+}
+
+// NamedFilter is a configured filter.
+type NamedFilter struct {
+	Name   string
+	Filter filter.Filter
+}
+
+// Defaults.
+const (
+	DefaultMaxBufferedBytes     = 32 << 20
+	DefaultUpstreamConnsPerHost = 2
+	maxIdleExclusivePerHost     = 128
+)
+
+// Options are the host's contributions to a Server.
+type Options struct {
+	Dialer Dialer
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}

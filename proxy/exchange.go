@@ -1,0 +1,52 @@
+package proxy
+
+import (
+	"sync"
+
+	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/filter"
+)
+
+// exchange is one request in flight and, later, its response. Exchanges are
+// pooled: at any time exactly one party owns an exchange (the session while
+// it runs filters, an upstream connection while it waits for the response)
+// and the owner hands it on or releases it.
+type exchange struct {
+	x       filter.Exchange
+	req     codec.Message
+	reqBuf  []byte
+	resp    codec.Message
+	respBuf []byte
+	sess    *Session
+	host    *cluster.Host
+	up      *upstream
+	upID    uint64
+	sentAt  int64 // unix nanos, for request timeouts
+	paused  bool
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+func newExchange(s *Session) *exchange {
+	ex := exchangePool.Get().(*exchange)
+	ex.sess = s
+	return ex
+}
+
+func (ex *exchange) release() {
+	ex.x.Reset()
+	ex.req.Reset()
+	ex.resp.Reset()
+	if cap(ex.reqBuf) > 64<<10 {
+		ex.reqBuf = nil
+	}
+	if cap(ex.respBuf) > 64<<10 {
+		ex.respBuf = nil
+	}
+	ex.sess, ex.host, ex.up, ex.upID, ex.sentAt, ex.paused = nil, nil, nil, 0, 0, false
+	exchangePool.Put(ex)
+}
+
+// Resume implements filter.Resumer.
+func (ex *exchange) Resume(*filter.Exchange) { ex.sess.resume(ex) }

@@ -1,0 +1,225 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/filter"
+	"github.com/metaproxy/metaproxy/router"
+)
+
+// Server is one listener's engine: a compiled configuration, its clusters
+// and its upstream connection pools. Sessions are created per downstream
+// connection with NewSession.
+type Server struct {
+	cfg      Config
+	dialer   Dialer
+	log      *slog.Logger
+	now      func() time.Time
+	routes   atomic.Pointer[router.Table]
+	clusters *cluster.Set
+	stats    Stats
+	respFilt []filter.ResponseFilter
+	maxBuf   int
+
+	poolMu sync.RWMutex
+	pools  map[poolKey]*pool
+
+	inflight atomic.Int64
+	closed   atomic.Bool
+}
+
+type poolKey struct {
+	addr    string
+	variant uint16
+}
+
+// New builds a Server from cfg. It fails if a route names a cluster that
+// does not exist.
+func New(cfg Config, o Options) (*Server, error) {
+	if cfg.Codec == nil {
+		return nil, errors.New("proxy: config has no codec")
+	}
+	if o.Dialer == nil {
+		return nil, errors.New("proxy: options have no dialer")
+	}
+	if cfg.Routes == nil {
+		cfg.Routes = &router.Table{}
+	}
+	if err := cfg.Routes.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: routes: %w", err)
+	}
+	if cfg.MaxBufferedBytes <= 0 {
+		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if cfg.UpstreamConnsPerHost <= 0 {
+		cfg.UpstreamConnsPerHost = DefaultUpstreamConnsPerHost
+	}
+	s := &Server{cfg: cfg, dialer: o.Dialer, log: o.Logger, now: o.Now, maxBuf: cfg.MaxBufferedBytes, pools: map[poolKey]*pool{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("stat_prefix", cfg.StatPrefix)
+	if s.now == nil {
+		s.now = time.Now
+	}
+	set, err := cluster.NewSet(cfg.Clusters, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	s.clusters = set
+	if err := s.SetRoutes(cfg.Routes); err != nil {
+		set.Close()
+		return nil, err
+	}
+	for i := len(cfg.Filters) - 1; i >= 0; i-- {
+		if rf, ok := cfg.Filters[i].Filter.(filter.ResponseFilter); ok {
+			s.respFilt = append(s.respFilt, rf)
+		}
+	}
+	return s, nil
+}
+
+// SetRoutes swaps the route table under live traffic: requests decoded from
+// now on use t; requests already routed are not affected.
+func (s *Server) SetRoutes(t *router.Table) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("proxy: routes: %w", err)
+	}
+	for _, name := range t.Clusters() {
+		if s.clusters.Get(name) == nil {
+			return fmt.Errorf("proxy: routes: route config %q refers to unknown cluster %q", t.Name, name)
+		}
+	}
+	s.routes.Store(t)
+	return nil
+}
+
+// Stats returns the listener's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Config returns the server's configuration.
+func (s *Server) Config() *Config { return &s.cfg }
+
+// InFlight returns the number of requests being proxied.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }
+
+// Drain waits until no request is in flight or ctx is done.
+func (s *Server) Drain(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("proxy: drain: %d requests still in flight: %w", s.inflight.Load(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Close closes upstream connections and stops cluster discovery. Sessions
+// must be closed by the host.
+func (s *Server) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	s.poolMu.Lock()
+	pools := s.pools
+	s.pools = map[poolKey]*pool{}
+	s.poolMu.Unlock()
+	for _, p := range pools {
+		p.close()
+	}
+	s.clusters.Close()
+	for _, f := range s.cfg.Filters {
+		if c, ok := f.Filter.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+func (s *Server) pool(h *cluster.Host, variant uint16, cl *cluster.Cluster) *pool {
+	k := poolKey{h.Addr, variant}
+	s.poolMu.RLock()
+	p := s.pools[k]
+	s.poolMu.RUnlock()
+	if p != nil {
+		return p
+	}
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	if p = s.pools[k]; p == nil {
+		p = &pool{srv: s, host: h, addr: h.Addr, timeout: cl.ConnectTimeout(), mux: s.cfg.Multiplexing}
+		if p.mux {
+			p.conns = make([]*upstream, s.cfg.UpstreamConnsPerHost)
+		}
+		s.pools[k] = p
+	}
+	return p
+}
+
+// contain turns a panic into an error; used around codec and filter calls.
+func (s *Server) contain(where string, err *error) {
+	if p := recover(); p != nil {
+		s.stats.PanicsContained.Add(1)
+		s.log.Error("panic contained", "where", where, "panic", p)
+		if err != nil {
+			*err = fmt.Errorf("%s: panic: %v", where, p)
+		}
+	}
+}
+
+func (s *Server) split(c codec.Codec, b []byte) (n int, err error) {
+	defer s.contain("codec split", &err)
+	n, err = c.Split(b)
+	if err == nil && (n < 0 || n > len(b)) {
+		err = fmt.Errorf("codec split returned %d for %d bytes", n, len(b))
+	}
+	return n, err
+}
+
+func (s *Server) decode(c codec.Codec, frame []byte, m *codec.Message) (err error) {
+	defer s.contain("codec decode", &err)
+	return c.Decode(frame, m)
+}
+
+func (s *Server) encode(c codec.Codec, dst []byte, m *codec.Message, e *codec.Edit) (out []byte, err error) {
+	defer s.contain("codec encode", &err)
+	return c.Encode(dst, m, e)
+}
+
+func (s *Server) errorReply(c codec.Codec, dst []byte, m *codec.Message, e *codec.Error) (out []byte) {
+	defer s.contain("codec error reply", nil)
+	out = dst
+	return c.ErrorReply(dst, m, e)
+}
+
+func (s *Server) heartbeatReply(c codec.Codec, dst []byte, m *codec.Message) (out []byte) {
+	defer s.contain("codec heartbeat reply", nil)
+	out = dst
+	return c.HeartbeatReply(dst, m)
+}
+
+func (s *Server) runFilter(f filter.Filter, x *filter.Exchange) (st filter.Status) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.stats.PanicsContained.Add(1)
+			s.log.Error("panic contained", "where", "filter", "panic", p)
+			st = x.Reply(codec.ErrInternal, "filter failed")
+		}
+	}()
+	return f.OnRequest(x)
+}
+
+func (s *Server) runResponseFilter(f filter.ResponseFilter, x *filter.Exchange) {
+	defer s.contain("response filter", nil)
+	f.OnResponse(x)
+}

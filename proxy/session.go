@@ -1,0 +1,364 @@
+package proxy
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/filter"
+)
+
+// Session is one downstream connection.
+type Session struct {
+	srv    *Server
+	conn   Conn
+	remote string
+
+	mu       sync.Mutex
+	codec    codec.Codec
+	buf      []byte // unconsumed bytes: at most a partial frame
+	out      []byte // scratch for replies
+	closed   bool
+	active   int // exchanges owned by this session or in flight for it
+	lastData time.Time
+	idle     *time.Timer
+}
+
+// NewSession starts a session for a new downstream connection c.
+func (s *Server) NewSession(c Conn, remote string) *Session {
+	ss := &Session{srv: s, conn: c, remote: remote, codec: s.cfg.Codec.NewCodec(), lastData: s.now()}
+	s.stats.CxTotal.Add(1)
+	s.stats.CxActive.Add(1)
+	if s.cfg.IdleTimeout > 0 {
+		ss.idle = time.AfterFunc(s.cfg.IdleTimeout, ss.checkIdle)
+	}
+	return ss
+}
+
+// OnData feeds bytes read from the client. b is only valid during the call.
+// OnData never blocks on the network.
+func (ss *Session) OnData(b []byte) {
+	s := ss.srv
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			s.stats.PanicsContained.Add(1)
+			s.log.Error("panic contained", "where", "session", "peer", ss.remote, "panic", p)
+			ss.closeLocked(false)
+		}
+	}()
+	if ss.closed || len(b) == 0 {
+		return
+	}
+	ss.lastData = s.now()
+	data := b
+	if len(ss.buf) > 0 {
+		if len(ss.buf)+len(b) > s.maxBuf {
+			s.stats.BufferOverflow.Add(1)
+			s.log.Warn("closing connection: buffered bytes over the limit", "peer", ss.remote, "limit", s.maxBuf)
+			ss.closeLocked(false)
+			return
+		}
+		ss.buf = append(ss.buf, b...)
+		data = ss.buf
+	}
+	for len(data) > 0 && !ss.closed {
+		n, err := s.split(ss.codec, data)
+		if err != nil {
+			s.stats.RequestDecodingError.Add(1)
+			s.log.Warn("closing connection: malformed frame", "peer", ss.remote, "err", err)
+			ss.closeLocked(true)
+			return
+		}
+		if n == 0 {
+			break
+		}
+		ss.frame(data[:n])
+		data = data[n:]
+	}
+	if ss.closed {
+		ss.buf = nil
+		return
+	}
+	if len(data) > s.maxBuf {
+		s.stats.BufferOverflow.Add(1)
+		s.log.Warn("closing connection: partial frame over the buffer limit", "peer", ss.remote, "limit", s.maxBuf)
+		ss.closeLocked(false)
+		return
+	}
+	// Keep the partial frame. copy handles the overlap when data is a
+	// suffix of ss.buf.
+	if len(data) == 0 {
+		ss.buf = ss.buf[:0]
+	} else if len(ss.buf) > 0 {
+		ss.buf = ss.buf[:copy(ss.buf, data)]
+	} else {
+		ss.buf = append(ss.buf[:0], data...)
+	}
+}
+
+// frame handles one complete frame; ss.mu is held.
+func (ss *Session) frame(f []byte) {
+	s := ss.srv
+	ex := newExchange(ss)
+	ex.reqBuf = append(ex.reqBuf[:0], f...)
+	ex.req.Frame = ex.reqBuf
+	if err := s.decode(ss.codec, ex.reqBuf, &ex.req); err != nil {
+		s.stats.RequestDecodingError.Add(1)
+		s.log.Warn("closing connection: undecodable request", "peer", ss.remote, "err", err)
+		if ex.req.Kind == codec.KindRequest {
+			ss.out = s.errorReply(ss.codec, ss.out[:0], &ex.req, &codec.Error{Type: codec.ErrBadRequest, Message: err.Error()})
+			ss.write(ss.out)
+		}
+		ex.release()
+		ss.closeLocked(true)
+		return
+	}
+	switch ex.req.Kind {
+	case codec.KindHeartbeat:
+		s.stats.RequestEvent.Add(1)
+		if ex.req.HeartbeatRequest {
+			ss.out = s.heartbeatReply(ss.codec, ss.out[:0], &ex.req)
+			ss.write(ss.out)
+		}
+		ex.release()
+	case codec.KindRequest, codec.KindOneway:
+		s.stats.RequestDecodingSuccess.Add(1)
+		ss.active++
+		s.inflight.Add(1)
+		s.stats.RequestActive.Add(1)
+		ex.x.Request = &ex.req
+		ex.x.Start = s.now()
+		ex.x.Downstream = ss.remote
+		ex.x.Resumer = ex
+		ss.runFilters(ex)
+	default:
+		// Responses and stream frames from a client are not proxied yet.
+		s.log.Debug("dropping unexpected message from client", "peer", ss.remote, "kind", ex.req.Kind)
+		ex.release()
+	}
+}
+
+// runFilters runs the request filters from ex.x.Index on, then the router.
+func (ss *Session) runFilters(ex *exchange) {
+	s := ss.srv
+	for ex.x.Index < len(s.cfg.Filters) {
+		f := s.cfg.Filters[ex.x.Index].Filter
+		ex.x.Index++
+		switch s.runFilter(f, &ex.x) {
+		case filter.Pause:
+			ex.paused = true
+			return
+		case filter.Stop:
+			if ex.x.LocalReply == nil {
+				ex.x.LocalReply = &codec.Error{Type: codec.ErrInternal, Message: "request stopped by a filter"}
+			}
+			ss.localReply(ex, ex.x.LocalReply)
+			return
+		}
+	}
+	ss.route(ex)
+}
+
+func (ss *Session) resume(ex *exchange) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if !ex.paused {
+		ss.srv.log.Error("filter resumed an exchange that was not paused")
+		return
+	}
+	ex.paused = false
+	if ss.closed {
+		ss.finish(ex)
+		return
+	}
+	if ex.x.LocalReply != nil {
+		ss.localReply(ex, ex.x.LocalReply)
+		return
+	}
+	ss.runFilters(ex)
+}
+
+// route picks the route, cluster and host and hands ex to an upstream.
+func (ss *Session) route(ex *exchange) {
+	s := ss.srv
+	r := s.routes.Load().Match(&ex.req.Meta)
+	if r == nil {
+		ss.localReply(ex, codec.Errorf(codec.ErrRouteNotFound, "metaproxy: no route for %s %s.%s", s.cfg.Protocol,
+			ex.req.Meta.Value(codec.KeyService), ex.req.Meta.Value(codec.KeyMethod)))
+		return
+	}
+	name := r.PickCluster()
+	cl := s.clusters.Get(name)
+	ex.x.Route, ex.x.Cluster = r.Name, name
+	if cl == nil {
+		ss.localReply(ex, codec.Errorf(codec.ErrClusterNotFound, "metaproxy: unknown cluster %q", name))
+		return
+	}
+	for _, kv := range r.RequestMutation {
+		ex.x.SetRequestHeader(kv.Key, kv.Value)
+	}
+	for _, kv := range r.ResponseMutation {
+		ex.x.SetResponseHeader(kv.Key, kv.Value)
+	}
+	h := cl.Pick(s.now())
+	if h == nil {
+		ss.localReply(ex, codec.Errorf(codec.ErrNoHealthyUpstream, "metaproxy: no healthy upstream in cluster %q", name))
+		return
+	}
+	ex.host = h
+	ex.x.Upstream = h.Addr
+	p := s.pool(h, ex.req.Variant, cl)
+	oneway := ex.req.Kind == codec.KindOneway
+	if err := p.send(ex); err != nil {
+		var ce *codec.Error
+		if !errors.As(err, &ce) {
+			ce = &codec.Error{Type: codec.ErrInternal, Message: err.Error()}
+		}
+		ss.localReply(ex, ce)
+		return
+	}
+	if oneway {
+		s.stats.RequestOneway.Add(1)
+		s.stats.Request.Add(1)
+		ss.finish(ex)
+		return
+	}
+	s.stats.RequestTwoway.Add(1)
+	s.stats.Request.Add(1)
+}
+
+// localReply answers ex with a native error and ends it; ss.mu is held.
+func (ss *Session) localReply(ex *exchange, e *codec.Error) {
+	s := ss.srv
+	ex.x.LocalReply = e
+	if ex.req.Kind == codec.KindRequest && !ss.closed {
+		for _, f := range s.respFilt {
+			s.runResponseFilter(f, &ex.x)
+		}
+		s.stats.LocalResponseBusinessException.Add(1)
+		ss.out = s.errorReply(ss.codec, ss.out[:0], &ex.req, e)
+		ss.write(ss.out)
+	}
+	ss.finish(ex)
+}
+
+// deliver is called by an upstream with the response of ex (resp decoded
+// into ex.resp) or with an error.
+func (ss *Session) deliver(ex *exchange, e *codec.Error) {
+	s := ss.srv
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed {
+		s.stats.ResponseErrorCausedConnClose.Add(1)
+		ss.finish(ex)
+		return
+	}
+	if e != nil {
+		ss.localReply(ex, e)
+		return
+	}
+	ex.x.Response = &ex.resp
+	for _, f := range s.respFilt {
+		s.runResponseFilter(f, &ex.x)
+	}
+	edit := codec.Edit{SetID: s.cfg.Multiplexing, ID: ex.req.ID, Headers: ex.x.ResponseHeaders}
+	out, err := s.encode(ss.codec, ss.out[:0], &ex.resp, &edit)
+	if err != nil && len(edit.Headers) > 0 && errors.Is(err, codec.ErrUnsupported) {
+		edit.Headers = nil
+		out, err = s.encode(ss.codec, ss.out[:0], &ex.resp, &edit)
+	}
+	if err != nil {
+		s.log.Warn("cannot encode response", "peer", ss.remote, "err", err)
+		ss.localReply(ex, codec.Errorf(codec.ErrBadResponse, "metaproxy: cannot encode response: %v", err))
+		return
+	}
+	ss.out = out
+	s.stats.Response.Add(1)
+	s.stats.ResponseDecodingSuccess.Add(1)
+	if ex.resp.Status == codec.StatusOK {
+		s.stats.ResponseSuccess.Add(1)
+	} else {
+		s.stats.ResponseError.Add(1)
+	}
+	ss.write(out)
+	ss.finish(ex)
+}
+
+func (ss *Session) finish(ex *exchange) {
+	ss.active--
+	ss.srv.inflight.Add(-1)
+	ss.srv.stats.RequestActive.Add(-1)
+	ex.release()
+}
+
+func (ss *Session) write(b []byte) {
+	if len(b) == 0 || ss.closed {
+		return
+	}
+	if err := ss.conn.Write(b); err != nil {
+		ss.closeLocked(false)
+	}
+}
+
+// OnClose tells the session that the downstream connection closed.
+func (ss *Session) OnClose() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed {
+		return
+	}
+	if ss.active > 0 {
+		ss.srv.stats.CxDestroyRemoteWithActiveRq.Add(uint64(ss.active))
+	}
+	ss.markClosed()
+}
+
+// Close closes the downstream connection.
+func (ss *Session) Close() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.closeLocked(true)
+}
+
+func (ss *Session) closeLocked(flush bool) {
+	if ss.closed {
+		return
+	}
+	if ss.active > 0 {
+		ss.srv.stats.CxDestroyLocalWithActiveRq.Add(uint64(ss.active))
+	}
+	ss.markClosed()
+	ss.conn.Close(flush)
+}
+
+func (ss *Session) markClosed() {
+	ss.closed = true
+	ss.buf = nil
+	ss.srv.stats.CxActive.Add(-1)
+	if ss.idle != nil {
+		ss.idle.Stop()
+	}
+}
+
+func (ss *Session) checkIdle() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed {
+		return
+	}
+	idle := ss.srv.now().Sub(ss.lastData)
+	if ss.active == 0 && idle >= ss.srv.cfg.IdleTimeout {
+		ss.srv.stats.IdleTimeout.Add(1)
+		ss.srv.log.Debug("closing idle connection", "peer", ss.remote)
+		ss.closeLocked(true)
+		return
+	}
+	next := ss.srv.cfg.IdleTimeout - idle
+	if ss.active > 0 || next <= 0 {
+		next = ss.srv.cfg.IdleTimeout
+	}
+	ss.idle.Reset(next)
+}

@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"reflect"
+	"sync/atomic"
+)
+
+// Stats are the listener's counters, named as Aeraki's
+// (meta_protocol.<protocol>.<stat_prefix>.<name>).
+type Stats struct {
+	CxTotal                        atomic.Uint64 `stat:"cx_total"`
+	CxActive                       atomic.Int64  `stat:"cx_active"`
+	CxDestroyLocalWithActiveRq     atomic.Uint64 `stat:"cx_destroy_local_with_active_rq"`
+	CxDestroyRemoteWithActiveRq    atomic.Uint64 `stat:"cx_destroy_remote_with_active_rq"`
+	Request                        atomic.Uint64 `stat:"request"`
+	RequestTwoway                  atomic.Uint64 `stat:"request_twoway"`
+	RequestOneway                  atomic.Uint64 `stat:"request_oneway"`
+	RequestEvent                   atomic.Uint64 `stat:"request_event"`
+	RequestActive                  atomic.Int64  `stat:"request_active"`
+	RequestDecodingSuccess         atomic.Uint64 `stat:"request_decoding_success"`
+	RequestDecodingError           atomic.Uint64 `stat:"request_decoding_error"`
+	Response                       atomic.Uint64 `stat:"response"`
+	ResponseSuccess                atomic.Uint64 `stat:"response_success"`
+	ResponseError                  atomic.Uint64 `stat:"response_error"`
+	ResponseDecodingSuccess        atomic.Uint64 `stat:"response_decoding_success"`
+	ResponseDecodingError          atomic.Uint64 `stat:"response_decoding_error"`
+	ResponseUnknownID              atomic.Uint64 `stat:"response_unknown_id"`
+	ResponseErrorCausedConnClose   atomic.Uint64 `stat:"response_error_caused_connection_close"`
+	LocalResponseBusinessException atomic.Uint64 `stat:"local_response_business_exception"`
+	IdleTimeout                    atomic.Uint64 `stat:"idle_timeout"`
+	RequestTimeout                 atomic.Uint64 `stat:"request_timeout"`
+	UpstreamCxTotal                atomic.Uint64 `stat:"upstream_cx_total"`
+	UpstreamCxConnectFail          atomic.Uint64 `stat:"upstream_cx_connect_fail"`
+	UpstreamCxClosedWithActiveRq   atomic.Uint64 `stat:"upstream_cx_destroy_with_active_rq"`
+	BufferOverflow                 atomic.Uint64 `stat:"buffer_overflow"`
+	PanicsContained                atomic.Uint64 `stat:"panics_contained"`
+}
+
+// Snapshot returns every counter by name.
+func (s *Stats) Snapshot() map[string]int64 {
+	out := map[string]int64{}
+	v := reflect.ValueOf(s).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		name := t.Field(i).Tag.Get("stat")
+		switch c := v.Field(i).Addr().Interface().(type) {
+		case *atomic.Uint64:
+			out[name] = int64(c.Load())
+		case *atomic.Int64:
+			out[name] = c.Load()
+		}
+	}
+	return out
+}

@@ -1,0 +1,373 @@
+package proxy
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/codec"
+)
+
+// pool holds the upstream connections to one host for one codec variant.
+// Multiplexed pools keep a fixed number of shared connections and rewrite
+// request ids; exclusive pools lend an idle connection to each request and
+// take it back after the response.
+type pool struct {
+	srv     *Server
+	host    *cluster.Host
+	addr    string
+	timeout time.Duration
+	mux     bool
+
+	mu     sync.Mutex
+	conns  []*upstream // multiplexed: fixed slots
+	next   int
+	idle   []*upstream // exclusive: connections waiting for a request
+	closed bool
+}
+
+var errPoolClosed = errors.New("upstream pool closed")
+
+// send hands ex to an upstream connection. On error ex is still owned by
+// the caller.
+func (p *pool) send(ex *exchange) error {
+	for range 2 { // a connection may close between pick and send: retry once
+		u, err := p.pick()
+		if err != nil {
+			return err
+		}
+		oneway := ex.req.Kind == codec.KindOneway
+		if err = u.send(ex); err != errUpstreamClosed {
+			if err == nil && oneway && !p.mux {
+				p.giveBack(u) // no response will free it
+			}
+			return err
+		}
+	}
+	return codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s closed", p.addr)
+}
+
+func (p *pool) pick() (*upstream, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errPoolClosed
+	}
+	if p.mux {
+		p.next = (p.next + 1) % len(p.conns)
+		u := p.conns[p.next]
+		if u == nil || u.isClosed() {
+			u = p.dial()
+			p.conns[p.next] = u
+		}
+		return u, nil
+	}
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		u := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		if !u.isClosed() {
+			return u, nil
+		}
+	}
+	return p.dial(), nil
+}
+
+// dial starts a new connection; p.mu is held.
+func (p *pool) dial() *upstream {
+	u := &upstream{pool: p, srv: p.srv, codec: p.srv.cfg.Codec.NewCodec(), pending: map[uint64]*exchange{}}
+	p.srv.stats.UpstreamCxTotal.Add(1)
+	u.timer = time.AfterFunc(p.timeout, u.connectTimeout)
+	p.srv.dialer.Dial(p.addr, u)
+	return u
+}
+
+// giveBack returns an exclusive connection after its response.
+func (p *pool) giveBack(u *upstream) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle) >= maxIdleExclusivePerHost {
+		u.close()
+		return
+	}
+	p.idle = append(p.idle, u)
+}
+
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	all := append(p.conns, p.idle...)
+	p.idle = nil
+	p.mu.Unlock()
+	for _, u := range all {
+		if u != nil {
+			u.close()
+		}
+	}
+}
+
+type upState uint8
+
+const (
+	upConnecting upState = iota
+	upReady
+	upClosed
+)
+
+var errUpstreamClosed = errors.New("upstream connection closed")
+
+// upstream is one upstream connection. It implements UpstreamHandler.
+type upstream struct {
+	pool  *pool
+	srv   *Server
+	timer *time.Timer
+
+	mu      sync.Mutex
+	state   upState
+	conn    Conn
+	codec   codec.Codec
+	pending map[uint64]*exchange
+	nextID  uint64
+	wbuf    []byte // frames written before the connection is ready
+	scratch []byte
+	rbuf    []byte
+
+	// Used by OnData only; the host never calls OnData concurrently.
+	spare     codec.Message
+	spareBuf  []byte
+	delivered []*exchange
+}
+
+func (u *upstream) isClosed() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.state == upClosed
+}
+
+// send writes ex's request. On error ex is still owned by the caller.
+func (u *upstream) send(ex *exchange) error {
+	s := u.srv
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.state == upClosed {
+		return errUpstreamClosed
+	}
+	twoway := ex.req.Kind == codec.KindRequest
+	edit := codec.Edit{Headers: ex.x.RequestHeaders}
+	if u.pool.mux && twoway {
+		u.nextID++
+		edit.SetID, edit.ID = true, u.nextID
+	}
+	dst := u.scratch[:0]
+	if u.state == upConnecting {
+		if len(u.wbuf) > s.maxBuf {
+			s.stats.BufferOverflow.Add(1)
+			return codec.Errorf(codec.ErrOverloaded, "metaproxy: too many bytes waiting for upstream %s", u.pool.addr)
+		}
+		dst = u.wbuf
+	}
+	out, err := s.encode(u.codec, dst, &ex.req, &edit)
+	if err != nil {
+		return codec.Errorf(codec.ErrInternal, "metaproxy: cannot encode request: %v", err)
+	}
+	if u.state == upConnecting {
+		u.wbuf = out
+	} else {
+		u.scratch = out
+		if err := u.conn.Write(out); err != nil {
+			return codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err)
+		}
+	}
+	if twoway {
+		id := edit.ID
+		if !u.pool.mux {
+			id = ex.req.ID
+		}
+		ex.up, ex.upID = u, id
+		ex.host.Begin()
+		u.pending[id] = ex
+	}
+	return nil
+}
+
+// OnConnect implements UpstreamHandler.
+func (u *upstream) OnConnect(c Conn) {
+	u.timer.Stop()
+	u.mu.Lock()
+	if u.state != upConnecting {
+		u.mu.Unlock()
+		c.Close(false)
+		return
+	}
+	u.conn, u.state = c, upReady
+	w := u.wbuf
+	u.wbuf = nil
+	u.mu.Unlock()
+	u.pool.host.ConnectSucceeded()
+	if len(w) > 0 {
+		if err := c.Write(w); err != nil {
+			u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
+		}
+	}
+}
+
+// OnConnectFailure implements UpstreamHandler.
+func (u *upstream) OnConnectFailure(err error) {
+	u.timer.Stop()
+	u.srv.stats.UpstreamCxConnectFail.Add(1)
+	u.pool.host.ConnectFailed(u.srv.now())
+	u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
+}
+
+func (u *upstream) connectTimeout() {
+	u.mu.Lock()
+	connecting := u.state == upConnecting
+	u.mu.Unlock()
+	if !connecting {
+		return
+	}
+	u.srv.stats.UpstreamCxConnectFail.Add(1)
+	u.pool.host.ConnectFailed(u.srv.now())
+	u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s timed out after %v", u.pool.addr, u.pool.timeout), true)
+}
+
+// OnData implements UpstreamHandler.
+func (u *upstream) OnData(b []byte) {
+	s := u.srv
+	defer func() {
+		if p := recover(); p != nil {
+			s.stats.PanicsContained.Add(1)
+			s.log.Error("panic contained", "where", "upstream", "panic", p)
+			u.fail(codec.Errorf(codec.ErrInternal, "metaproxy: internal error"), true)
+		}
+	}()
+	u.mu.Lock()
+	if u.state == upClosed {
+		u.mu.Unlock()
+		return
+	}
+	u.rbuf = append(u.rbuf, b...)
+	data := u.rbuf
+	var bad error
+	for len(data) > 0 {
+		n, err := s.split(u.codec, data)
+		if err != nil {
+			bad = err
+			break
+		}
+		if n == 0 {
+			break
+		}
+		if err := u.frame(data[:n]); err != nil {
+			bad = err
+			break
+		}
+		data = data[n:]
+	}
+	u.rbuf = u.rbuf[:copy(u.rbuf, data)]
+	if bad == nil && len(u.rbuf) > s.maxBuf {
+		bad = errors.New("response over the buffer limit")
+	}
+	delivered := u.delivered
+	u.delivered = u.delivered[:0]
+	exclusiveDone := !u.pool.mux && len(u.pending) == 0 && len(delivered) > 0 && bad == nil
+	u.mu.Unlock()
+
+	for _, ex := range delivered {
+		ex.host.End()
+		ex.sess.deliver(ex, nil)
+	}
+	clear(delivered)
+	if bad != nil {
+		s.stats.ResponseDecodingError.Add(1)
+		s.log.Warn("closing upstream connection: bad response", "upstream", u.pool.addr, "err", bad)
+		u.fail(codec.Errorf(codec.ErrBadResponse, "metaproxy: bad response from %s: %v", u.pool.addr, bad), true)
+		return
+	}
+	if exclusiveDone {
+		u.pool.giveBack(u)
+	}
+}
+
+// frame handles one response frame; u.mu is held.
+func (u *upstream) frame(f []byte) error {
+	s := u.srv
+	u.spare.Reset()
+	u.spareBuf = append(u.spareBuf[:0], f...)
+	u.spare.Frame = u.spareBuf
+	if err := s.decode(u.codec, u.spareBuf, &u.spare); err != nil {
+		return err
+	}
+	switch u.spare.Kind {
+	case codec.KindHeartbeat:
+		if u.spare.HeartbeatRequest && u.state == upReady {
+			u.scratch = s.heartbeatReply(u.codec, u.scratch[:0], &u.spare)
+			if len(u.scratch) > 0 {
+				_ = u.conn.Write(u.scratch)
+			}
+		}
+		return nil
+	case codec.KindResponse, codec.KindError:
+	default:
+		s.log.Debug("dropping unexpected message from upstream", "upstream", u.pool.addr, "kind", u.spare.Kind)
+		return nil
+	}
+	id := u.spare.ID
+	ex := u.pending[id]
+	if ex == nil && !u.pool.mux && len(u.pending) == 1 {
+		// One request per connection: the response is the answer to it
+		// whatever id it carries (protocols without ids).
+		for k, v := range u.pending {
+			id, ex = k, v
+		}
+	}
+	if ex == nil {
+		s.stats.ResponseUnknownID.Add(1)
+		return nil
+	}
+	delete(u.pending, id)
+	ex.resp, u.spare = u.spare, ex.resp
+	ex.respBuf, u.spareBuf = u.spareBuf, ex.respBuf
+	ex.up = nil
+	u.delivered = append(u.delivered, ex)
+	return nil
+}
+
+// OnClose implements UpstreamHandler.
+func (u *upstream) OnClose(err error) {
+	msg := "metaproxy: upstream " + u.pool.addr + " closed the connection"
+	if err != nil {
+		msg += ": " + err.Error()
+	}
+	u.fail(&codec.Error{Type: codec.ErrUnavailable, Message: msg}, false)
+}
+
+// fail closes u and answers every pending request with e.
+func (u *upstream) fail(e *codec.Error, closeConn bool) {
+	u.mu.Lock()
+	if u.state == upClosed {
+		u.mu.Unlock()
+		return
+	}
+	u.state = upClosed
+	pending := u.pending
+	u.pending = nil
+	c := u.conn
+	u.wbuf, u.rbuf = nil, nil
+	u.mu.Unlock()
+	if len(pending) > 0 {
+		u.srv.stats.UpstreamCxClosedWithActiveRq.Add(1)
+	}
+	if c != nil && closeConn {
+		c.Close(false)
+	}
+	for _, ex := range pending {
+		ex.up = nil
+		ex.host.End()
+		ex.sess.deliver(ex, e)
+	}
+}
+
+func (u *upstream) close() {
+	u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream connection closed by the proxy"), true)
+}
