@@ -31,7 +31,9 @@ func (s *Server) NewSession(c Conn, remote string) *Session {
 	s.stats.CxTotal.Add(1)
 	s.stats.CxActive.Add(1)
 	if s.cfg.IdleTimeout > 0 {
+		ss.mu.Lock()
 		ss.idle = time.AfterFunc(s.cfg.IdleTimeout, ss.checkIdle)
+		ss.mu.Unlock()
 	}
 	return ss
 }

@@ -1,0 +1,282 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/metaproxy/metaproxy/codec"
+)
+
+// kvCodec is a minimal length-prefixed protocol used to test the engine in
+// isolation: [len u32][kind u8][id u64][k=v;k=v...]. Kind 0 request, 1
+// response OK, 2 response error, 3 oneway, 4 heartbeat request, 5 heartbeat
+// response.
+type kvCodec struct{}
+
+func kvFrame(kind byte, id uint64, body string) []byte {
+	b := make([]byte, 13, 13+len(body))
+	binary.BigEndian.PutUint32(b, uint32(9+len(body)))
+	b[4] = kind
+	binary.BigEndian.PutUint64(b[5:], id)
+	return append(b, body...)
+}
+
+func (kvCodec) Split(buf []byte) (int, error) {
+	if len(buf) < 4 {
+		return 0, nil
+	}
+	n := int(binary.BigEndian.Uint32(buf))
+	if n < 9 || n > 1<<20 {
+		return 0, codec.Malformed("kv", "bad length %d", n)
+	}
+	if len(buf) < 4+n {
+		return 0, nil
+	}
+	return 4 + n, nil
+}
+
+func (kvCodec) Decode(f []byte, m *codec.Message) error {
+	m.ID = binary.BigEndian.Uint64(f[5:])
+	switch f[4] {
+	case 0:
+		m.Kind = codec.KindRequest
+	case 1, 2:
+		m.Kind = codec.KindResponse
+		if f[4] == 2 {
+			m.Status = codec.StatusError
+		}
+	case 3:
+		m.Kind = codec.KindOneway
+	case 4, 5:
+		m.Kind, m.HeartbeatRequest = codec.KindHeartbeat, f[4] == 4
+	default:
+		return codec.Malformed("kv", "bad kind %d", f[4])
+	}
+	for _, kv := range strings.Split(string(f[13:]), ";") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m.Meta.Set(k, v)
+		}
+	}
+	return nil
+}
+
+func (kvCodec) Encode(dst []byte, m *codec.Message, e *codec.Edit) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, m.Frame...)
+	if e == nil {
+		return dst, nil
+	}
+	if e.SetID {
+		binary.BigEndian.PutUint64(dst[start+5:], e.ID)
+	}
+	for _, h := range e.Headers {
+		dst = append(dst, ";"+h.Key+"="+h.Value...)
+	}
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst, nil
+}
+
+func (kvCodec) ErrorReply(dst []byte, req *codec.Message, e *codec.Error) []byte {
+	return append(dst, kvFrame(2, req.ID, "error="+e.Type.String()+";msg="+e.Message)...)
+}
+
+func (kvCodec) HeartbeatReply(dst []byte, req *codec.Message) []byte {
+	return append(dst, kvFrame(5, req.ID, "")...)
+}
+
+// memConn is an in-memory Conn: what the engine writes arrives in out.
+type memConn struct {
+	mu     sync.Mutex
+	out    bytes.Buffer
+	closed bool
+	onW    func([]byte)
+	notify chan struct{}
+}
+
+func newMemConn() *memConn { return &memConn{notify: make(chan struct{}, 1)} }
+
+func (c *memConn) Write(b []byte) error {
+	if len(b) == 0 {
+		panic("empty write")
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errors.New("closed")
+	}
+	c.out.Write(b)
+	onW := c.onW
+	c.mu.Unlock()
+	if onW != nil {
+		onW(append([]byte(nil), b...))
+	}
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *memConn) Close(bool) {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (c *memConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// frames decodes what was written so far into messages.
+func (c *memConn) frames(t *testing.T) []codec.Message {
+	t.Helper()
+	c.mu.Lock()
+	b := append([]byte(nil), c.out.Bytes()...)
+	c.mu.Unlock()
+	var out []codec.Message
+	var cd kvCodec
+	for len(b) > 0 {
+		n, err := cd.Split(b)
+		if err != nil || n == 0 {
+			t.Fatalf("downstream got a bad frame: n=%d err=%v", n, err)
+		}
+		var m codec.Message
+		m.Frame = b[:n]
+		if err := cd.Decode(b[:n], &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+		b = b[n:]
+	}
+	return out
+}
+
+// waitFrames waits until n frames were written to c.
+func (c *memConn) waitFrames(t *testing.T, n int) []codec.Message {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		if fs := c.frames(t); len(fs) >= n {
+			return fs
+		}
+		select {
+		case <-c.notify:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d frames, have %d", n, len(c.frames(t)))
+		}
+	}
+}
+
+// memServer is an upstream that answers kv requests with handler.
+type memServer struct {
+	mu      sync.Mutex
+	handler func(req codec.Message) []byte // nil reply = no answer
+	refuse  bool
+	conns   []*memUpstream
+	seen    []codec.Message
+	seenOn  []*memUpstream // the connection each seen message came on
+}
+
+type memUpstream struct {
+	srv  *memServer
+	h    UpstreamHandler
+	down *memConn
+	buf  []byte
+}
+
+// memDialer dials memServers by address.
+type memDialer struct {
+	mu      sync.Mutex
+	servers map[string]*memServer
+	dials   int
+}
+
+func (d *memDialer) Dial(addr string, h UpstreamHandler) {
+	d.mu.Lock()
+	d.dials++
+	s := d.servers[addr]
+	d.mu.Unlock()
+	go func() {
+		if s == nil || s.refuse {
+			h.OnConnectFailure(errors.New("connection refused"))
+			return
+		}
+		u := &memUpstream{srv: s, h: h}
+		c := newMemConn()
+		in := make(chan []byte, 1024)
+		go func() { // deliver responses in order, one at a time
+			for b := range in {
+				h.OnData(b)
+			}
+		}()
+		var umu sync.Mutex
+		c.onW = func(b []byte) {
+			umu.Lock()
+			defer umu.Unlock()
+			u.buf = append(u.buf, b...)
+			var cd kvCodec
+			for {
+				n, err := cd.Split(u.buf)
+				if err != nil || n == 0 {
+					return
+				}
+				var m codec.Message
+				f := append([]byte(nil), u.buf[:n]...)
+				m.Frame = f
+				_ = cd.Decode(f, &m)
+				u.buf = u.buf[n:]
+				s.mu.Lock()
+				s.seen = append(s.seen, m)
+				s.seenOn = append(s.seenOn, u)
+				hd := s.handler
+				s.mu.Unlock()
+				if m.Kind == codec.KindRequest && hd != nil {
+					if r := hd(m); r != nil {
+						in <- r
+					}
+				}
+			}
+		}
+		u.down = c
+		s.mu.Lock()
+		s.conns = append(s.conns, u)
+		s.mu.Unlock()
+		h.OnConnect(c)
+	}()
+}
+
+// kill closes every connection of s from the server side.
+func (s *memServer) kill() {
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for _, u := range conns {
+		u.down.Close(false)
+		u.h.OnClose(errors.New("reset by peer"))
+	}
+}
+
+func echoHandler(tag string) func(codec.Message) []byte {
+	return func(m codec.Message) []byte {
+		body := fmt.Sprintf("from=%s;method=%s", tag, m.Meta.Value("method"))
+		for _, kv := range m.Meta.All() {
+			if strings.HasPrefix(kv.Key, "x-") {
+				body += ";" + kv.Key + "=" + kv.Value
+			}
+		}
+		return kvFrame(1, m.ID, body)
+	}
+}
