@@ -1,0 +1,162 @@
+package api
+
+import (
+	"time"
+
+	"github.com/metaproxy/metaproxy/api/envoy"
+	localratelimitv1alpha "github.com/metaproxy/metaproxy/api/filters/local_ratelimit/v1alpha"
+	ratelimitv1alpha "github.com/metaproxy/metaproxy/api/filters/ratelimit/v1alpha"
+)
+
+// MinFillInterval is the shortest token bucket fill interval Aeraki
+// accepts.
+const MinFillInterval = 50 * time.Millisecond
+
+// ValidateLocalRateLimit checks a local rate limit config: stat_prefix is
+// set, a default bucket or at least one condition is given, every
+// condition has a match and a bucket, and every bucket has max_tokens > 0,
+// tokens_per_fill > 0 when set and fill_interval >= MinFillInterval.
+func ValidateLocalRateLimit(c *localratelimitv1alpha.LocalRateLimit) error {
+	return validateLocalRateLimit(c)
+}
+
+// ValidateRateLimit checks a global rate limit config: domain is set, the
+// rate limit service names a cluster, at least one descriptor is given,
+// each with a property and a descriptor_key, and the match is well formed.
+func ValidateRateLimit(c *ratelimitv1alpha.RateLimit) error {
+	return validateRateLimit(c)
+}
+
+func validateLocalRateLimit(c *localratelimitv1alpha.LocalRateLimit) error {
+	if c.GetStatPrefix() == "" {
+		return errorf("stat_prefix", "value is required")
+	}
+	if c.GetTokenBucket() == nil && len(c.GetConditions()) == 0 {
+		return &Error{Msg: "token_bucket or conditions is required"}
+	}
+	if c.GetTokenBucket() != nil {
+		if err := validateTokenBucket(c.GetTokenBucket(), "token_bucket"); err != nil {
+			return err
+		}
+	}
+	for i, cond := range c.GetConditions() {
+		p := index("conditions", i)
+		if cond.GetMatch() == nil {
+			return errorf(field(p, "match"), "value is required")
+		}
+		if err := validateMatch(cond.GetMatch(), field(p, "match")); err != nil {
+			return err
+		}
+		if cond.GetTokenBucket() == nil {
+			return errorf(field(p, "token_bucket"), "value is required")
+		}
+		if err := validateTokenBucket(cond.GetTokenBucket(), field(p, "token_bucket")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateTokenBucket(b *envoy.TokenBucket, path string) error {
+	if b.GetMaxTokens() == 0 {
+		return errorf(field(path, "max_tokens"), "value must be greater than 0")
+	}
+	if b.GetTokensPerFill() != nil && b.GetTokensPerFill().GetValue() == 0 {
+		return errorf(field(path, "tokens_per_fill"), "value must be greater than 0")
+	}
+	fi := field(path, "fill_interval")
+	if b.GetFillInterval() == nil {
+		return errorf(fi, "value is required")
+	}
+	if err := validateDuration(b.GetFillInterval(), fi); err != nil {
+		return err
+	}
+	if d := b.GetFillInterval().AsDuration(); d < MinFillInterval {
+		return errorf(fi, "%v is shorter than the minimum %v", d, MinFillInterval)
+	}
+	return nil
+}
+
+func validateRateLimit(c *ratelimitv1alpha.RateLimit) error {
+	if err := validateMatch(c.GetMatch(), "match"); err != nil {
+		return err
+	}
+	if c.GetDomain() == "" {
+		return errorf("domain", "value is required")
+	}
+	if err := validateDuration(c.GetTimeout(), "timeout"); err != nil {
+		return err
+	}
+	rls := c.GetRateLimitService()
+	if rls == nil {
+		return errorf("rate_limit_service", "value is required")
+	}
+	if rls.GetTransportApiVersion() == envoy.ApiVersion_V2 {
+		return errorf("rate_limit_service.transport_api_version", "V2 is not supported")
+	}
+	if err := validateGrpcService(rls.GetGrpcService(), "rate_limit_service.grpc_service"); err != nil {
+		return err
+	}
+	if len(c.GetDescriptors()) == 0 {
+		return errorf("descriptors", "at least one descriptor is required")
+	}
+	for i, d := range c.GetDescriptors() {
+		p := index("descriptors", i)
+		if d.GetProperty() == "" {
+			return errorf(field(p, "property"), "value is required")
+		}
+		if d.GetDescriptorKey() == "" {
+			return errorf(field(p, "descriptor_key"), "value is required")
+		}
+	}
+	return nil
+}
+
+func validateGrpcService(g *envoy.GrpcService, path string) error {
+	if g.GetEnvoyGrpc().GetClusterName() == "" {
+		return errorf(join(path, "envoy_grpc.cluster_name"), "value is required")
+	}
+	return validateDuration(g.GetTimeout(), field(path, "timeout"))
+}
+
+// validateConfigSource checks the RDS config source: an ADS, self or gRPC
+// API source, with a cluster for gRPC, and never xDS v2.
+func validateConfigSource(cs *envoy.ConfigSource, path string) error {
+	if cs == nil {
+		return errorf(path, "value is required")
+	}
+	if cs.GetResourceApiVersion() == envoy.ApiVersion_V2 {
+		return errorf(field(path, "resource_api_version"), "V2 is not supported")
+	}
+	if err := validateDuration(cs.GetInitialFetchTimeout(), field(path, "initial_fetch_timeout")); err != nil {
+		return err
+	}
+	switch spec := cs.GetConfigSourceSpecifier().(type) {
+	case *envoy.ConfigSource_Ads, *envoy.ConfigSource_Self:
+		return nil
+	case *envoy.ConfigSource_ApiConfigSource:
+		return validateAPISource(spec.ApiConfigSource, field(path, "api_config_source"))
+	}
+	return errorf(path, "api_config_source, ads or self is required")
+}
+
+func validateAPISource(s *envoy.ApiConfigSource, path string) error {
+	if s.GetTransportApiVersion() == envoy.ApiVersion_V2 {
+		return errorf(field(path, "transport_api_version"), "V2 is not supported")
+	}
+	switch s.GetApiType() {
+	case envoy.ApiConfigSource_GRPC, envoy.ApiConfigSource_DELTA_GRPC,
+		envoy.ApiConfigSource_AGGREGATED_GRPC, envoy.ApiConfigSource_AGGREGATED_DELTA_GRPC:
+	default:
+		return errorf(field(path, "api_type"), "%v is not supported; use GRPC or DELTA_GRPC", s.GetApiType())
+	}
+	if len(s.GetGrpcServices()) == 0 {
+		return errorf(field(path, "grpc_services"), "at least one gRPC service is required")
+	}
+	for i, g := range s.GetGrpcServices() {
+		if err := validateGrpcService(g, index(field(path, "grpc_services"), i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
