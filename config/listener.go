@@ -1,0 +1,163 @@
+// Package config turns user configuration into engine configuration:
+// Aeraki's MetaProtocolProxy plus Envoy-schema clusters become a
+// proxy.Config, whether they come from an Envoy bootstrap file (the
+// standalone proxy) or from the golang filter's plugin_config (the Envoy
+// plugin). Everything is validated here; requests never parse config.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/metaproxy/metaproxy/api"
+	"github.com/metaproxy/metaproxy/api/v1alpha"
+	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/filter"
+	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/router"
+)
+
+// Listener is one configured listener.
+type Listener struct {
+	// Name is the Envoy listener name (or the stat prefix in the plugin).
+	Name string
+	// Address is "host:port" to listen on (standalone only).
+	Address string
+	// Proxy is the compiled engine configuration.
+	Proxy proxy.Config
+	// Warnings name configured features that are accepted but not run yet,
+	// one line each.
+	Warnings []string
+}
+
+// Build compiles a MetaProtocolProxy and the clusters it may route to.
+// filterEnv is given to filter factories.
+func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv filter.Env) (proxy.Config, []string, error) {
+	var warn []string
+	cfg := proxy.Config{
+		StatPrefix:   p.GetStatPrefix(),
+		Protocol:     api.ProtocolName(p),
+		Multiplexing: p.GetProtocol().GetMultiplexing(),
+		Clusters:     clusters,
+	}
+	cd := api.CodecOf(p)
+	if cd == nil || cd.GetName() == "" {
+		return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: no codec: set protocol.codec.name", p.GetStatPrefix())
+	}
+	proto, ok := codec.Lookup(cd.GetName())
+	if !ok {
+		return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: unknown codec %q (known: %s)", p.GetStatPrefix(), cd.GetName(), strings.Join(codec.Names(), ", "))
+	}
+	codecJSON, err := api.ConfigJSON(cd.GetConfig())
+	if err != nil {
+		return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: codec %q config: %w", p.GetStatPrefix(), cd.GetName(), err)
+	}
+	if cfg.Codec, err = proto.New(codecJSON); err != nil {
+		return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: codec %q: %w", p.GetStatPrefix(), cd.GetName(), err)
+	}
+	if cfg.Protocol == "" {
+		cfg.Protocol = proto.Name
+	}
+	fs := p.GetMetaProtocolFilters()
+	for i, f := range fs {
+		if filter.IsRouter(f.GetName()) {
+			if i != len(fs)-1 {
+				return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: meta_protocol_filters[%d]: the router must be the last filter", p.GetStatPrefix(), i)
+			}
+			continue
+		}
+		def, ok := filter.Lookup(f.GetName())
+		if !ok {
+			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: meta_protocol_filters[%d]: unknown filter %q (known: %s)", p.GetStatPrefix(), i, f.GetName(), strings.Join(filter.Names(), ", "))
+		}
+		js, err := api.ConfigJSON(f.GetConfig())
+		if err != nil {
+			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: filter %q config: %w", p.GetStatPrefix(), f.GetName(), err)
+		}
+		env := filterEnv
+		env.StatPrefix = p.GetStatPrefix()
+		if env.Logger != nil {
+			env.Logger = env.Logger.With("filter", def.Name)
+		}
+		flt, err := def.New(js, env)
+		if err != nil {
+			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: filter %q: %w", p.GetStatPrefix(), f.GetName(), err)
+		}
+		cfg.Filters = append(cfg.Filters, proxy.NamedFilter{Name: def.Name, Filter: flt})
+	}
+	if len(fs) > 0 && !filter.IsRouter(fs[len(fs)-1].GetName()) {
+		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: meta_protocol_filters does not end with the router; the router runs after the last filter", p.GetStatPrefix()))
+	}
+	switch {
+	case p.GetRds() != nil:
+		return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: rds is not supported yet: give the routes in route_config", p.GetStatPrefix())
+	case p.GetRouteConfig() != nil:
+		t, w, err := router.Compile(p.GetRouteConfig())
+		if err != nil {
+			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: %w", p.GetStatPrefix(), err)
+		}
+		cfg.Routes = t
+		warn = append(warn, w...)
+	}
+	if d := p.GetIdleTimeout(); d != nil {
+		cfg.IdleTimeout = d.AsDuration()
+	}
+	if p.GetTracing() != nil {
+		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: tracing is not implemented yet and is ignored", p.GetStatPrefix()))
+	}
+	if len(p.GetAccessLog()) > 0 {
+		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: access_log is not implemented yet and is ignored", p.GetStatPrefix()))
+	}
+	return cfg, warn, nil
+}
+
+// ParsePluginConfig parses the value of the Envoy golang filter's
+// plugin_config TypedStruct: a MetaProtocolProxy's fields plus a "clusters"
+// list in Envoy's cluster schema (the clusters the plugin routes to; Envoy
+// itself only knows the plainText cluster).
+func ParsePluginConfig(value []byte, filterEnv filter.Env) (*Listener, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(value, &doc); err != nil {
+		return nil, fmt.Errorf("plugin_config: %w", err)
+	}
+	var rawClusters []json.RawMessage
+	if c, ok := doc["clusters"]; ok {
+		if err := json.Unmarshal(c, &rawClusters); err != nil {
+			return nil, fmt.Errorf("plugin_config: clusters: %w", err)
+		}
+		delete(doc, "clusters")
+	}
+	rest, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("plugin_config: %w", err)
+	}
+	p, err := api.ParseProxy(rest)
+	if err != nil {
+		return nil, fmt.Errorf("plugin_config: %w", err)
+	}
+	clusters, warn, err := parseClusters(rawClusters)
+	if err != nil {
+		return nil, fmt.Errorf("plugin_config: %w", err)
+	}
+	cfg, w, err := Build(p, clusters, filterEnv)
+	if err != nil {
+		return nil, fmt.Errorf("plugin_config: %w", err)
+	}
+	return &Listener{Name: p.GetStatPrefix(), Proxy: cfg, Warnings: append(warn, w...)}, nil
+}
+
+func parseClusters(raws []json.RawMessage) ([]cluster.Config, []string, error) {
+	var out []cluster.Config
+	var warn []string
+	for i, raw := range raws {
+		c, err := cluster.ParseConfig(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("clusters[%d]: %w", i, err)
+		}
+		warn = append(warn, c.Warnings...)
+		out = append(out, c)
+	}
+	return out, warn, nil
+}
