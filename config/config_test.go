@@ -1,0 +1,108 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	_ "github.com/metaproxy/metaproxy/builtin"
+	"github.com/metaproxy/metaproxy/filter"
+)
+
+const bootstrap = `
+admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 9901 } }
+node: { id: test, cluster: test }
+static_resources:
+  listeners:
+  - name: dubbo
+    address: { socket_address: { address: 0.0.0.0, port_value: 20880 } }
+    per_connection_buffer_limit_bytes: 1048576
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.meta_protocol_proxy
+        typed_config:
+          "@type": type.googleapis.com/aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy
+          stat_prefix: outbound|20880||org.apache.dubbo.samples.basic.api.demoservice
+          protocol: { name: dubbo, codec: { name: aeraki.meta_protocol.codec.dubbo }, multiplexing: true }
+          idle_timeout: 30s
+          meta_protocol_filters: [ { name: aeraki.meta_protocol.filters.router } ]
+          tracing: { client_sampling: { value: 100 } }
+          route_config:
+            name: test
+            routes:
+            - name: default-route
+              match: { metadata: [ { name: interface, exact_match: org.apache.dubbo.samples.basic.api.DemoService } ] }
+              route: { cluster: provider }
+  clusters:
+  - name: provider
+    type: STRICT_DNS
+    connect_timeout: 0.5s
+    health_checks: []
+    load_assignment:
+      cluster_name: provider
+      endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: localhost, port_value: 20881 } } } } ] } ]
+`
+
+func TestLoadBootstrap(t *testing.T) {
+	b, err := LoadBootstrap([]byte(bootstrap), filter.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.AdminAddress != "127.0.0.1:9901" || len(b.Listeners) != 1 {
+		t.Fatalf("admin %q, %d listeners", b.AdminAddress, len(b.Listeners))
+	}
+	l := b.Listeners[0]
+	p := l.Proxy
+	if l.Address != "0.0.0.0:20880" || p.Protocol != "dubbo" || !p.Multiplexing || p.IdleTimeout.Seconds() != 30 ||
+		p.MaxBufferedBytes != 1<<20 || len(p.Routes.Routes) != 1 || len(p.Clusters) != 1 || p.Clusters[0].ConnectTimeout.Milliseconds() != 500 {
+		t.Fatalf("listener: %+v", l)
+	}
+	joined := strings.Join(b.Warnings, "\n")
+	for _, w := range []string{"tracing", "health_checks"} {
+		if !strings.Contains(joined, w) {
+			t.Errorf("no warning about %s in:\n%s", w, joined)
+		}
+	}
+}
+
+func TestBootstrapErrors(t *testing.T) {
+	cases := map[string]struct{ from, to, want string }{
+		"unknown top-level field": {"node:", "nodes:", `unknown field "nodes"`},
+		"typo in proxy config":    {"idle_timeout:", "idle_timeot:", `idle_timeot`},
+		"typo in cluster":         {"connect_timeout:", "connect_timout:", `unknown field "connect_timout"`},
+		"other network filter":    {"envoy.filters.network.meta_protocol_proxy", "envoy.filters.network.tcp_proxy", "cannot be run"},
+		"unknown codec":           {"aeraki.meta_protocol.codec.dubbo", "aeraki.meta_protocol.codec.nope", `unknown codec "aeraki.meta_protocol.codec.nope"`},
+		"unknown filter":          {"aeraki.meta_protocol.filters.router", "aeraki.meta_protocol.filters.nope", `unknown filter`},
+		"xds":                     {"static_resources:", "dynamic_resources: {}\nstatic_resources:", "dynamic_resources"},
+		"static needs an IP":      {"type: STRICT_DNS", "type: EDS", `type "EDS" is not supported`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			y := strings.Replace(bootstrap, c.from, c.to, 1)
+			_, err := LoadBootstrap([]byte(y), filter.Env{})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestPluginConfig(t *testing.T) {
+	value := `{
+	  "stat_prefix": "dubbo",
+	  "protocol": {"name": "dubbo", "codec": {"name": "aeraki.meta_protocol.codec.dubbo"}},
+	  "route_config": {"name": "r", "routes": [{"route": {"cluster": "c"}}]},
+	  "clusters": [{"name": "c", "type": "STATIC", "load_assignment": {"endpoints": [{"lb_endpoints": [
+	    {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 20881}}}}]}]}}]
+	}`
+	l, err := ParsePluginConfig([]byte(value), filter.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Name != "dubbo" || len(l.Proxy.Clusters) != 1 || l.Proxy.Clusters[0].Endpoints[0].Port != 20881 {
+		t.Fatalf("%+v", l)
+	}
+	if _, err := ParsePluginConfig([]byte(strings.Replace(value, `"stat_prefix"`, `"stat_prefx"`, 1)), filter.Env{}); err == nil || !strings.Contains(err.Error(), "stat_prefx") {
+		t.Fatalf("typo not reported: %v", err)
+	}
+}
