@@ -1,0 +1,122 @@
+package thrift
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/metaproxy/metaproxy/codec"
+)
+
+// Config is the codec configuration, the JSON object given as the codec's
+// config. The zero Config (and no config at all) detects the transport and
+// protocol of each connection, as Aeraki's aeraki.meta_protocol.codec.thrift
+// does. Unknown fields are rejected.
+type Config struct {
+	// Transport pins the transport: "framed", "unframed" (Apache Thrift's
+	// buffered transport), "header" (THeader) or "auto", the default.
+	Transport string `json:"transport,omitempty"`
+	// Protocol pins the protocol: "binary" (strict or not), "compact" or
+	// "auto", the default. With the THeader transport it pins the inner
+	// protocol named in the header.
+	Protocol string `json:"protocol,omitempty"`
+	// MaxFrameBytes bounds the size of a frame (not counting its 4-byte
+	// length) or of an unframed message. The default is Apache Thrift's
+	// 16384000; the largest is 2^30-1, the THeader limit.
+	MaxFrameBytes int `json:"max_frame_bytes,omitempty"`
+}
+
+// settings is a validated Config.
+type settings struct {
+	transport Transport
+	protocol  Protocol
+	maxFrame  int
+}
+
+// minFrame is the smallest max_frame_bytes accepted: room for a message
+// with a short name.
+const minFrame = 64
+
+func (c Config) settings() (settings, error) {
+	s := settings{maxFrame: defaultMaxFrame}
+	t, ok := parseName(c.Transport, transportNames[:])
+	if !ok {
+		return s, fmt.Errorf("thrift: unknown transport %q (want framed, unframed, header or auto)", c.Transport)
+	}
+	p, ok := parseName(c.Protocol, protocolNames[:])
+	if !ok {
+		return s, fmt.Errorf("thrift: unknown protocol %q (want binary, compact or auto)", c.Protocol)
+	}
+	s.transport, s.protocol = Transport(t), Protocol(p)
+	if c.MaxFrameBytes != 0 {
+		if c.MaxFrameBytes < minFrame || c.MaxFrameBytes > headerMaxFrame {
+			return s, fmt.Errorf("thrift: max_frame_bytes %d out of range [%d, %d]", c.MaxFrameBytes, minFrame, headerMaxFrame)
+		}
+		s.maxFrame = c.MaxFrameBytes
+	}
+	return s, nil
+}
+
+// parseName returns the index of name in names; "" is names[0], "auto".
+func parseName(name string, names []string) (int, bool) {
+	if name == "" {
+		return 0, true
+	}
+	for i, n := range names {
+		if n == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// New validates a codec config (JSON, or nil for the defaults) and returns
+// the factory of the codecs it configures. It is the New of the protocol
+// registered as "thrift".
+func New(raw json.RawMessage) (codec.Factory, error) {
+	var c Config
+	if len(bytes.TrimSpace(raw)) > 0 && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("thrift: config: %w", err)
+		}
+		if dec.More() {
+			return nil, fmt.Errorf("thrift: config: trailing data after the object")
+		}
+	}
+	f, err := NewFactory(c)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// NewFactory returns the factory of codecs configured by c.
+func NewFactory(c Config) (*Factory, error) {
+	s, err := c.settings()
+	if err != nil {
+		return nil, err
+	}
+	return &Factory{s: s}, nil
+}
+
+// Factory makes Thrift codecs. It is safe for concurrent use.
+type Factory struct{ s settings }
+
+// NewCodec returns a codec for one connection.
+func (f *Factory) NewCodec() codec.Codec { return newCodec(&f.s) }
+
+// Transport returns the configured transport, TransportAuto unless pinned.
+// Request mutations (headers) can only be carried by TransportHeader; a
+// configuration that pins TransportFramed or TransportUnframed and adds
+// headers can be rejected up front.
+func (f *Factory) Transport() Transport { return f.s.transport }
+
+func init() {
+	codec.MustRegister(codec.Protocol{
+		Name:    protocolName,
+		Aliases: []string{"aeraki.meta_protocol.codec.thrift"},
+		New:     New,
+	})
+}
