@@ -17,8 +17,9 @@ type Session struct {
 
 	mu       sync.Mutex
 	codec    codec.Codec
-	buf      []byte // unconsumed bytes: at most a partial frame
-	out      []byte // scratch for replies
+	buf      []byte     // unconsumed bytes: at most a partial frame
+	out      []byte     // scratch for replies
+	edit     codec.Edit // reused: an Edit passed to a codec escapes
 	closed   bool
 	active   int // exchanges owned by this session or in flight for it
 	lastData time.Time
@@ -266,11 +267,12 @@ func (ss *Session) deliver(ex *exchange, e *codec.Error) {
 	for _, f := range s.respFilt {
 		s.runResponseFilter(f, &ex.x)
 	}
-	edit := codec.Edit{SetID: s.cfg.Multiplexing, ID: ex.req.ID, Headers: ex.x.ResponseHeaders}
-	out, err := s.encode(ss.codec, ss.out[:0], &ex.resp, &edit)
+	edit := &ss.edit
+	*edit = codec.Edit{SetID: s.cfg.Multiplexing, ID: ex.req.ID, Headers: ex.x.ResponseHeaders}
+	out, err := s.encode(ss.codec, ss.out[:0], &ex.resp, edit)
 	if err != nil && len(edit.Headers) > 0 && errors.Is(err, codec.ErrUnsupported) {
 		edit.Headers = nil
-		out, err = s.encode(ss.codec, ss.out[:0], &ex.resp, &edit)
+		out, err = s.encode(ss.codec, ss.out[:0], &ex.resp, edit)
 	}
 	if err != nil {
 		s.log.Warn("cannot encode response", "peer", ss.remote, "err", err)

@@ -131,6 +131,7 @@ type upstream struct {
 	wbuf    []byte // frames written before the connection is ready
 	scratch []byte
 	rbuf    []byte
+	edit    codec.Edit // reused: an Edit passed to a codec escapes
 
 	// Used by OnData only; the host never calls OnData concurrently.
 	spare     codec.Message
@@ -153,7 +154,8 @@ func (u *upstream) send(ex *exchange) error {
 		return errUpstreamClosed
 	}
 	twoway := ex.req.Kind == codec.KindRequest
-	edit := codec.Edit{Headers: ex.x.RequestHeaders}
+	edit := &u.edit
+	*edit = codec.Edit{Headers: ex.x.RequestHeaders}
 	if u.pool.mux && twoway {
 		u.nextID++
 		edit.SetID, edit.ID = true, u.nextID
@@ -166,7 +168,7 @@ func (u *upstream) send(ex *exchange) error {
 		}
 		dst = u.wbuf
 	}
-	out, err := s.encode(u.codec, dst, &ex.req, &edit)
+	out, err := s.encode(u.codec, dst, &ex.req, edit)
 	if err != nil {
 		return codec.Errorf(codec.ErrInternal, "metaproxy: cannot encode request: %v", err)
 	}

@@ -1,0 +1,172 @@
+package proxy
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/codecs/dubbo"
+	"github.com/metaproxy/metaproxy/codecs/thrift"
+	"github.com/metaproxy/metaproxy/router"
+)
+
+// The core-path benchmarks run one request and its response through the
+// connection manager with an in-memory host and real codecs: split, decode,
+// route, id rewrite, encode to the upstream; then split, decode, correlate,
+// id restore, encode to the client. No system calls, no goroutine switches.
+// The upstream side's own work (writing the response's id, which a real
+// server does) is inside the loop too.
+
+// syncDialer connects at once and hands the handler to the benchmark.
+type syncDialer struct {
+	up   *recordConn
+	h    UpstreamHandler
+	dial int
+}
+
+func (d *syncDialer) Dial(_ string, h UpstreamHandler) {
+	d.dial++
+	d.h = h
+	h.OnConnect(d.up)
+}
+
+// recordConn keeps the last write.
+type recordConn struct{ last []byte }
+
+func (c *recordConn) Write(b []byte) error { c.last = append(c.last[:0], b...); return nil }
+func (c *recordConn) Close(bool)           {}
+
+func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.KV) {
+	d := &syncDialer{up: &recordConn{}}
+	cfg := Config{
+		StatPrefix: "bench", Protocol: "bench", Codec: f, Multiplexing: true, UpstreamConnsPerHost: 1,
+		Routes: &router.Table{Routes: []*router.Route{
+			{Name: "other", Matchers: []router.Matcher{{Key: meta.Key, Kind: router.Exact, Value: "nope"}}, Cluster: "c"},
+			{Name: "r", Matchers: []router.Matcher{{Key: meta.Key, Kind: router.Exact, Value: meta.Value}}, Cluster: "c"},
+		}},
+		Clusters: []cluster.Config{{Name: "c", Type: cluster.Static, ConnectTimeout: time.Second,
+			Endpoints: []cluster.Endpoint{{Host: "10.0.0.1", Port: 1, Weight: 1}}}},
+	}
+	srv, err := New(cfg, Options{Dialer: d})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	down := &recordConn{}
+	s := srv.NewSession(down, "bench")
+
+	// The upstream server's side: a codec to read the proxied request's id
+	// and to write it into the response.
+	sc := f.NewCodec()
+	var rm, sm codec.Message
+	rm.Frame = resp
+	if err := sc.Decode(resp, &rm); err != nil {
+		b.Fatal(err)
+	}
+	var out []byte
+	edit := &codec.Edit{SetID: true}
+	round := func() {
+		s.OnData(req)
+		sm.Reset()
+		sm.Frame = d.up.last
+		if err := sc.Decode(d.up.last, &sm); err != nil {
+			b.Fatal(err)
+		}
+		edit.ID = sm.ID
+		out, _ = sc.Encode(out[:0], &rm, edit)
+		d.h.OnData(out)
+		if len(down.last) == 0 {
+			b.Fatal("no response reached the client")
+		}
+		down.last = down.last[:0]
+	}
+	for range 100 { // warm the pools
+		round()
+	}
+	b.SetBytes(int64(len(req) + len(resp)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		round()
+	}
+	b.StopTimer()
+	if srv.InFlight() != 0 || d.dial != 1 {
+		b.Fatalf("in flight %d, dials %d", srv.InFlight(), d.dial)
+	}
+}
+
+func dubboGolden(b *testing.B, name string) []byte {
+	raw, err := os.ReadFile("../codecs/dubbo/testdata/" + name + ".json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var g struct{ Frame string }
+	if err := json.Unmarshal(raw, &g); err != nil {
+		b.Fatal(err)
+	}
+	f, err := hex.DecodeString(g.Frame)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+func thriftGolden(b *testing.B, file string) (req, resp []byte) {
+	fh, err := os.Open("../codecs/thrift/testdata/" + file + ".txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		kind, h, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(kind, "#") {
+			continue
+		}
+		f, err := hex.DecodeString(h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if kind == "request" && req == nil {
+			req = f
+		}
+		if kind == "response" && resp == nil {
+			resp = f
+		}
+	}
+	return req, resp
+}
+
+func BenchmarkCorePathDubbo(b *testing.B) {
+	f, err := dubbo.NewFactory(dubbo.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCorePath(b, f, dubboGolden(b, "lib_req_typical"), dubboGolden(b, "lib_rsp_value_attachments"),
+		codec.KV{Key: "method", Value: "sayHello"})
+}
+
+func BenchmarkCorePathThriftFramedBinary(b *testing.B) {
+	f, err := thrift.NewFactory(thrift.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, resp := thriftGolden(b, "framed-binary")
+	benchCorePath(b, f, req, resp, codec.KV{Key: "method", Value: "sayHello"})
+}
+
+func BenchmarkCorePathThriftHeaderCompact(b *testing.B) {
+	f, err := thrift.NewFactory(thrift.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, resp := thriftGolden(b, "header-compact")
+	benchCorePath(b, f, req, resp, codec.KV{Key: "method", Value: "sayHello"})
+}
