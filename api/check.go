@@ -1,7 +1,10 @@
 package api
 
 import (
+	"fmt"
+	"regexp"
 	"sort"
+	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -32,6 +35,10 @@ const anyName = protoreflect.FullName("google.protobuf.Any")
 // reports the first unknown field or unresolvable Any type, with its path.
 // Values of the wrong JSON kind are left for protojson to report. Keys are
 // visited in sorted order so the error is deterministic.
+//
+// Like Envoy's loader, it accepts a single value where a list is expected:
+// such values are wrapped in a list in place, so Envoy-style YAML such as
+// "grpc_services: {envoy_grpc: ...}" decodes.
 func checkMessage(v any, md protoreflect.MessageDescriptor, path string) error {
 	if v == nil {
 		return nil
@@ -46,7 +53,16 @@ func checkMessage(v any, md protoreflect.MessageDescriptor, path string) error {
 	if !ok {
 		return nil
 	}
+	return checkFields(obj, md, path)
+}
+
+// checkFields checks the entries of obj, except an "@type", as fields of
+// md.
+func checkFields(obj map[string]any, md protoreflect.MessageDescriptor, path string) error {
 	for _, k := range sortedKeys(obj) {
+		if k == "@type" {
+			continue
+		}
 		fd := md.Fields().ByJSONName(k)
 		if fd == nil {
 			fd = md.Fields().ByName(protoreflect.Name(k))
@@ -54,39 +70,83 @@ func checkMessage(v any, md protoreflect.MessageDescriptor, path string) error {
 		if fd == nil {
 			return errorf(path, "unknown field %q", k)
 		}
-		if err := checkField(obj[k], fd, field(path, fd.Name())); err != nil {
+		v, err := checkField(obj[k], fd, field(path, fd.Name()))
+		if err != nil {
 			return err
 		}
+		obj[k] = v
 	}
 	return nil
 }
 
-// checkField checks the value of one field.
-func checkField(v any, fd protoreflect.FieldDescriptor, path string) error {
+// checkField checks the value of one field and returns it, wrapped in a
+// list if the field is repeated and v is a single value.
+func checkField(v any, fd protoreflect.FieldDescriptor, path string) (any, error) {
 	switch {
+	case v == nil:
 	case fd.IsMap():
 		vd := fd.MapValue()
 		obj, ok := v.(map[string]any)
 		if vd.Message() == nil || !ok {
-			return nil
+			return v, nil
 		}
 		for _, k := range sortedKeys(obj) {
 			if err := checkMessage(obj[k], vd.Message(), key(path, k)); err != nil {
-				return err
+				return nil, err
 			}
 		}
-	case fd.Message() == nil:
 	case fd.IsList():
-		list, _ := v.([]any)
-		for i, e := range list {
-			if err := checkMessage(e, fd.Message(), index(path, i)); err != nil {
-				return err
-			}
+		list, ok := v.([]any)
+		if !ok {
+			list = []any{v}
 		}
-	default:
-		return checkMessage(v, fd.Message(), path)
+		if fd.Message() == nil {
+			return list, nil
+		}
+		for i, e := range list {
+			e, err := checkElem(e, fd.Message(), index(path, i))
+			if err != nil {
+				return nil, err
+			}
+			list[i] = e
+		}
+		return list, nil
+	case fd.Message() != nil:
+		return checkElem(v, fd.Message(), path)
 	}
-	return nil
+	return v, nil
+}
+
+// checkElem checks one message value and returns it, with a duration
+// written in Go's notation ("100ms", "1m30s") rewritten to the protobuf
+// JSON notation ("0.100s", "90s").
+func checkElem(v any, md protoreflect.MessageDescriptor, path string) (any, error) {
+	if md.FullName() == durationName {
+		return normalizeDuration(v), nil
+	}
+	return v, checkMessage(v, md, path)
+}
+
+const durationName = protoreflect.FullName("google.protobuf.Duration")
+
+var protoDuration = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?s$`)
+
+// normalizeDuration rewrites a Go duration string to protobuf JSON
+// notation. Anything else is returned as is, for protojson to judge.
+func normalizeDuration(v any) any {
+	s, ok := v.(string)
+	if !ok || protoDuration.MatchString(s) {
+		return v
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return v
+	}
+	sign := ""
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	return fmt.Sprintf("%s%d.%09ds", sign, d/time.Second, d%time.Second)
 }
 
 // checkAny checks the JSON form of a google.protobuf.Any: its @type must
@@ -104,31 +164,25 @@ func checkAny(v any, path string) error {
 	if err != nil {
 		return err
 	}
-	rest := make(map[string]any, len(obj)-1)
-	for k, e := range obj {
-		if k != "@type" {
-			rest[k] = e
-		}
-	}
 	md := mt.Descriptor()
 	switch {
 	case specialJSON[md.FullName()] || md.FullName() == anyName:
-		for _, k := range sortedKeys(rest) {
-			if k != "value" {
+		for _, k := range sortedKeys(obj) {
+			if k != "value" && k != "@type" {
 				return errorf(path, "unknown field %q", k)
 			}
 		}
-		return checkMessage(rest["value"], md, field(path, "value"))
+		return checkMessage(obj["value"], md, field(path, "value"))
 	case typedStructs[md.FullName()]:
-		return checkTypedStruct(rest, md, path)
+		return checkTypedStruct(obj, md, path)
 	}
-	return checkMessage(rest, md, path)
+	return checkFields(obj, md, path)
 }
 
 // checkTypedStruct checks the fields of a TypedStruct, then its value
 // against the message its type_url names, if that message is known.
 func checkTypedStruct(obj map[string]any, md protoreflect.MessageDescriptor, path string) error {
-	if err := checkMessage(obj, md, path); err != nil {
+	if err := checkFields(obj, md, path); err != nil {
 		return err
 	}
 	url, _ := obj["type_url"].(string)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -39,14 +40,20 @@ func Unmarshal(data []byte, m proto.Message) error {
 	if err != nil {
 		return fmt.Errorf("re-encoding document: %w", err)
 	}
-	return unmarshalJSON(js, m)
+	if err := unmarshalJSON(js, m); err != nil {
+		if located := locate(doc, md, ""); located != nil {
+			return located
+		}
+		return err
+	}
+	return nil
 }
 
 // unmarshalJSON decodes checked JSON into m with the schema's type resolver.
 func unmarshalJSON(js []byte, m proto.Message) error {
 	proto.Reset(m)
 	if err := (protojson.UnmarshalOptions{Resolver: types}).Unmarshal(js, m); err != nil {
-		return &Error{Msg: err.Error()}
+		return &Error{Msg: cleanError(err)}
 	}
 	return nil
 }
@@ -56,7 +63,7 @@ func unmarshalJSON(js []byte, m proto.Message) error {
 func parseDocument(data []byte) (any, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
-		return nil, &Error{Msg: err.Error()}
+		return nil, &Error{Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")}
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.UseNumber()
