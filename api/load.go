@@ -3,6 +3,8 @@ package api
 import (
 	"fmt"
 
+	"google.golang.org/protobuf/types/known/anypb"
+
 	routev1alpha "github.com/metaproxy/metaproxy/api/route/v1alpha"
 	"github.com/metaproxy/metaproxy/api/v1alpha"
 )
@@ -13,6 +15,24 @@ import (
 func ParseProxy(data []byte) (*v1alpha.MetaProtocolProxy, error) {
 	p := &v1alpha.MetaProtocolProxy{}
 	if err := Unmarshal(data, p); err != nil {
+		return nil, fmt.Errorf("meta_protocol_proxy: %w", err)
+	}
+	if err := validateProxy(p); err != nil {
+		return nil, fmt.Errorf("meta_protocol_proxy: %w", err)
+	}
+	return p, nil
+}
+
+// ProxyFromAny reads a MetaProtocolProxy carried in an Any, the form in
+// which Envoy hands a filter its config: a typed MetaProtocolProxy, or a
+// udpa/xds TypedStruct whose type_url names it (as Aeraki emits it). It
+// validates the result like ParseProxy.
+func ProxyFromAny(a *anypb.Any) (*v1alpha.MetaProtocolProxy, error) {
+	if a == nil {
+		return nil, fmt.Errorf("meta_protocol_proxy: %w", &Error{Msg: "configuration is nil"})
+	}
+	p := &v1alpha.MetaProtocolProxy{}
+	if err := UnpackConfig(a, p); err != nil {
 		return nil, fmt.Errorf("meta_protocol_proxy: %w", err)
 	}
 	if err := validateProxy(p); err != nil {

@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	xdstype "github.com/cncf/xds/go/xds/type/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"sigs.k8s.io/yaml"
 
 	"github.com/metaproxy/metaproxy/api/v1alpha"
@@ -297,5 +301,53 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("binary round trip changed the config")
 			}
 		})
+	}
+}
+
+func TestProxyFromAny(t *testing.T) {
+	typed, err := ParseProxy(readExample(t, "dubbo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := anypb.New(typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ProxyFromAny(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, typed) {
+		t.Errorf("typed Any: got %v", got)
+	}
+	body, err := MarshalJSON(typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := &structpb.Struct{}
+	if err := protojson.Unmarshal(body, value); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := anypb.New(&xdstype.TypedStruct{TypeUrl: "type.googleapis.com/aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy", Value: value})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = ProxyFromAny(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, typed) {
+		t.Errorf("TypedStruct: got %v", got)
+	}
+	bad := proto.Clone(typed).(*v1alpha.MetaProtocolProxy)
+	bad.StatPrefix = ""
+	if a, err = anypb.New(bad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ProxyFromAny(a); err == nil || !strings.Contains(err.Error(), "at stat_prefix") {
+		t.Errorf("invalid config: error %v", err)
+	}
+	if _, err := ProxyFromAny(nil); err == nil {
+		t.Error("nil Any passed")
 	}
 }
