@@ -4,6 +4,11 @@ package proxy
 // standalone proxy on Go's net package, or the Envoy golang network filter)
 // feeds it bytes and gives it a way to write and to dial. Every method below
 // may be called from any goroutine; the engine serialises its own state.
+//
+// Hosts must never call back into the engine from inside Conn.Write,
+// Conn.Close or Dialer.Dial: the engine may hold locks while it calls them.
+// Report events (data, closure, connect outcome) from the host's own
+// goroutine or event loop instead.
 
 // Conn is a connection as the engine sees it: downstream (a client) or
 // upstream (a server the engine dialled).
