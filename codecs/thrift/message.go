@@ -113,10 +113,10 @@ func parseCompactHead(m []byte, limit int) (h head, err error) {
 	return h, nil
 }
 
-// varintErr passes errShort through and turns other varint errors into
-// protocol errors naming what was read.
+// varintErr passes nil and errShort through and turns other varint errors
+// into protocol errors naming what was read.
 func varintErr(err error, what string) error {
-	if err == errShort {
+	if err == nil || err == errShort {
 		return err
 	}
 	return malformed("%s: %v", what, err)

@@ -38,115 +38,254 @@ func (w *walker) walk(b []byte) (int, error) {
 		}
 		w.pos, w.next, w.depth = h.body, tStruct, 0
 	}
-	for {
-		var err error
-		switch {
-		case w.next != tStop:
-			err = w.value(b)
-		case w.depth == 0:
-			n := w.pos
-			w.reset()
-			return n, nil
-		default:
-			err = w.advance(b)
-		}
-		if err != nil {
-			return 0, w.short(b, err)
-		}
-		if w.pos > w.limit {
-			return 0, malformed("message longer than %d bytes", w.limit)
-		}
+	if err := w.run(b); err != nil {
+		return 0, w.short(b, err)
 	}
+	n := w.pos
+	w.reset()
+	return n, nil
 }
 
 // short turns errShort into "need more bytes", unless the bytes already
-// seen exceed the size limit.
+// seen exceed the size limit. Other errors end the walk.
 func (w *walker) short(b []byte, err error) error {
-	if err != errShort {
-		w.reset()
-		return err
+	if err == errShort && len(b) <= w.limit {
+		return nil
 	}
-	if len(b) > w.limit {
-		w.reset()
+	w.reset()
+	if err == errShort {
 		return malformed("message longer than %d bytes", w.limit)
 	}
-	return nil
+	return err
 }
 
-// advance moves to the next value of the innermost open container, or
-// closes it.
-func (w *walker) advance(b []byte) error {
-	top := &w.stack[w.depth-1]
-	switch top.kind {
-	case tStruct:
-		return w.field(b)
-	case tList:
-		if top.left == 0 {
-			w.depth--
-			return nil
+// run walks b from w.pos until the message ends or b runs out (errShort),
+// and saves its place. It is one loop over local state because it runs for
+// every value of every unframed message.
+func (w *walker) run(b []byte) (err error) {
+	pos, next, depth := w.pos, w.next, w.depth
+	bin := w.proto == ProtocolBinary
+	for err == nil {
+		if pos > w.limit {
+			err = malformed("message longer than %d bytes", w.limit)
+			break
 		}
-		top.left--
-		w.next = top.key
-	default: // tMap
-		if top.left == 0 {
-			w.depth--
-			return nil
+		if next != tStop {
+			pos, next, depth, err = w.value(b, pos, next, depth)
+			continue
 		}
-		if top.left%2 == 0 {
-			w.next = top.key
-		} else {
-			w.next = top.val
+		if depth == 0 {
+			break
 		}
-		top.left--
+		top := &w.stack[depth-1]
+		switch {
+		case top.kind == tStruct && bin:
+			if pos >= len(b) {
+				err = errShort
+				break
+			}
+			c := b[pos]
+			switch t := binaryType(c); {
+			case t == tStop:
+				pos++
+				depth--
+			case t == tInvalid:
+				err = malformed("field of unknown type %d", c)
+			case pos+3 > len(b):
+				err = errShort
+			default:
+				pos += 3
+				next = t
+			}
+		case top.kind == tStruct:
+			if pos >= len(b) {
+				err = errShort
+				break
+			}
+			c := b[pos]
+			t := compactTypes[c&0x0f]
+			if t == tStop {
+				pos++
+				depth--
+				break
+			}
+			if t == tInvalid {
+				err = malformed("field of unknown compact type %d", c&0x0f)
+				break
+			}
+			n := 1
+			if c>>4 == 0 { // no delta: the field id follows as a zigzag varint
+				_, k, e := uvarint(b, pos+1, 3)
+				if e != nil {
+					err = varintErr(e, "field id")
+					break
+				}
+				n += k
+			}
+			pos += n
+			if t != tBool { // a boolean field carries its value in the type nibble
+				next = t
+			}
+		case top.left == 0:
+			depth--
+		case top.kind == tList:
+			if sz := fixedSize(top.key, w.proto); sz > 0 {
+				k := min(top.left, (len(b)-pos)/sz)
+				if k == 0 {
+					err = errShort
+				}
+				pos += k * sz
+				top.left -= k
+				break
+			}
+			top.left--
+			next = top.key
+		default: // tMap: keys at even counts, values at odd
+			if top.left%2 == 0 {
+				next = top.key
+			} else {
+				next = top.val
+			}
+			top.left--
+		}
 	}
-	return nil
+	w.pos, w.next, w.depth = pos, next, depth
+	return err
 }
 
-// field reads a field header of the innermost struct, or its stop byte.
-func (w *walker) field(b []byte) error {
-	if w.pos >= len(b) {
-		return errShort
+// value skips the value of type t at b[pos:], or opens it if it is a
+// container, and returns the new place. On an error the place is unchanged.
+func (w *walker) value(b []byte, pos int, t uint8, depth int) (int, uint8, int, error) {
+	if n := fixedSize(t, w.proto); n > 0 {
+		if pos+n > len(b) {
+			return pos, t, depth, errShort
+		}
+		return pos + n, tStop, depth, nil
 	}
-	c := b[w.pos]
+	var (
+		l   level
+		hdr int
+		err error
+	)
 	if w.proto == ProtocolBinary {
-		if c == 0 {
-			w.pos++
-			w.depth--
-			return nil
-		}
-		t := binaryType(c)
-		if t == tInvalid {
-			return malformed("field of unknown type %d", c)
-		}
-		if w.pos+3 > len(b) {
-			return errShort
-		}
-		w.pos += 3
-		w.next = t
-		return nil
+		l, hdr, err = w.binaryValue(b, pos, t)
+	} else {
+		l, hdr, err = w.compactValue(b, pos, t)
 	}
-	t := compactTypes[c&0x0f]
-	switch {
-	case t == tStop:
-		w.pos++
-		w.depth--
-		return nil
-	case t == tInvalid:
-		return malformed("field of unknown compact type %d", c&0x0f)
+	if err != nil {
+		return pos, t, depth, err
 	}
-	n := 1
-	if c>>4 == 0 { // no delta: the field id follows as a zigzag varint
-		_, k, err := uvarint(b, w.pos+1, 3)
+	if l.kind == tStop { // a scalar of hdr bytes
+		return pos + hdr, tStop, depth, nil
+	}
+	if l.left > 0 && (!validElem(l.key) || (l.kind == tMap && !validElem(l.val))) {
+		return pos, t, depth, malformed("container of unknown element type")
+	}
+	if depth == maxNestingDepth {
+		return pos, t, depth, malformed("nesting deeper than %d", maxNestingDepth)
+	}
+	w.stack[depth] = l
+	return pos + hdr, tStop, depth + 1, nil
+}
+
+// binaryValue reads the binary-protocol value of type t at b[pos:] that is
+// not of fixed size. It returns the container it opens (kind tStop for a
+// string) and the size of its header (of the whole string).
+func (w *walker) binaryValue(b []byte, pos int, t uint8) (level, int, error) {
+	switch t {
+	case tStruct:
+		return level{kind: tStruct}, 0, nil
+	case tString:
+		if pos+4 > len(b) {
+			return level{}, 0, errShort
+		}
+		n, err := w.count(uint64(be32(b[pos:])), 1, pos)
 		if err != nil {
-			return varintErr(err, "field id")
+			return level{}, 0, err
 		}
-		n += k
+		if pos+4+n > len(b) {
+			return level{}, 0, errShort
+		}
+		return level{}, 4 + n, nil
+	case tList, tSet:
+		if pos+5 > len(b) {
+			return level{}, 0, errShort
+		}
+		n, err := w.count(uint64(be32(b[pos+1:])), 1, pos)
+		return level{kind: tList, key: binaryType(b[pos]), left: n}, 5, err
+	case tMap:
+		if pos+6 > len(b) {
+			return level{}, 0, errShort
+		}
+		n, err := w.count(uint64(be32(b[pos+2:])), 2, pos)
+		return level{kind: tMap, key: binaryType(b[pos]), val: binaryType(b[pos+1]), left: 2 * n}, 6, err
 	}
-	w.pos += n
-	if t != tBool { // a boolean field carries its value in the type nibble
-		w.next = t
+	return level{}, 0, malformed("value of unknown type")
+}
+
+// compactValue is binaryValue for the compact protocol, where integers are
+// varints too.
+func (w *walker) compactValue(b []byte, pos int, t uint8) (level, int, error) {
+	switch t {
+	case tStruct:
+		return level{kind: tStruct}, 0, nil
+	case tI16, tI32, tI64:
+		_, n, err := uvarint(b, pos, maxVarint64Bytes)
+		return level{}, n, varintErr(err, "integer")
+	case tString:
+		v, k, err := uvarint(b, pos, maxVarint32Bytes)
+		if err != nil {
+			return level{}, 0, varintErr(err, "string length")
+		}
+		n, err := w.count(v, 1, pos)
+		if err != nil {
+			return level{}, 0, err
+		}
+		if pos+k+n > len(b) {
+			return level{}, 0, errShort
+		}
+		return level{}, k + n, nil
+	case tList, tSet:
+		if pos >= len(b) {
+			return level{}, 0, errShort
+		}
+		c, hdr, size := b[pos], 1, uint64(b[pos]>>4)
+		if size == 15 {
+			v, k, err := uvarint(b, pos+1, maxVarint32Bytes)
+			if err != nil {
+				return level{}, 0, varintErr(err, "list size")
+			}
+			size, hdr = v, 1+k
+		}
+		n, err := w.count(size, 1, pos)
+		return level{kind: tList, key: compactTypes[c&0x0f], left: n}, hdr, err
+	case tMap:
+		v, k, err := uvarint(b, pos, maxVarint32Bytes)
+		if err != nil {
+			return level{}, 0, varintErr(err, "map size")
+		}
+		n, err := w.count(v, 2, pos)
+		if err != nil || n == 0 { // an empty map has no type byte
+			return level{}, k, err
+		}
+		if pos+k >= len(b) {
+			return level{}, 0, errShort
+		}
+		c := b[pos+k]
+		return level{kind: tMap, key: compactTypes[c>>4], val: compactTypes[c&0x0f], left: 2 * n}, k + 1, nil
 	}
-	return nil
+	return level{}, 0, malformed("value of unknown type")
+}
+
+// count checks a length or element count read at pos: every element takes
+// at least per bytes, so a count that cannot fit in the size limit is
+// rejected at once.
+func (w *walker) count(v uint64, per, pos int) (int, error) {
+	room := max(w.limit-pos, 0)
+	if int32(v) < 0 || v > uint64(room)/uint64(per) {
+		return 0, malformed("length or size %d out of range", int32(v))
+	}
+	return int(v), nil
 }
 
 // fixedSize is the encoded size of values of fixed size in protocol p, or 0.
@@ -170,158 +309,6 @@ func fixedSize(t uint8, p Protocol) int {
 		}
 	}
 	return 0
-}
-
-// value skips the value of type w.next at w.pos, or opens it if it is a
-// container. It changes nothing when it returns an error.
-func (w *walker) value(b []byte) error {
-	t := w.next
-	if n := fixedSize(t, w.proto); n > 0 {
-		if w.pos+n > len(b) {
-			return errShort
-		}
-		w.pos += n
-		w.next = tStop
-		return nil
-	}
-	if t == tStruct {
-		return w.push(level{kind: tStruct}, 0)
-	}
-	if w.proto == ProtocolBinary {
-		return w.binaryValue(b, t)
-	}
-	return w.compactValue(b, t)
-}
-
-func (w *walker) binaryValue(b []byte, t uint8) error {
-	p := w.pos
-	switch t {
-	case tString:
-		if p+4 > len(b) {
-			return errShort
-		}
-		n, err := w.count(uint64(be32(b[p:])), 1)
-		if err != nil {
-			return err
-		}
-		if p+4+n > len(b) {
-			return errShort
-		}
-		w.pos += 4 + n
-		w.next = tStop
-		return nil
-	case tList, tSet:
-		if p+5 > len(b) {
-			return errShort
-		}
-		n, err := w.count(uint64(be32(b[p+1:])), 1)
-		if err != nil {
-			return err
-		}
-		return w.push(level{kind: tList, key: binaryType(b[p]), left: n}, 5)
-	case tMap:
-		if p+6 > len(b) {
-			return errShort
-		}
-		n, err := w.count(uint64(be32(b[p+2:])), 2)
-		if err != nil {
-			return err
-		}
-		return w.push(level{kind: tMap, key: binaryType(b[p]), val: binaryType(b[p+1]), left: 2 * n}, 6)
-	}
-	return malformed("value of unknown type")
-}
-
-func (w *walker) compactValue(b []byte, t uint8) error {
-	p := w.pos
-	switch t {
-	case tI16, tI32, tI64:
-		_, n, err := uvarint(b, p, maxVarint64Bytes)
-		if err != nil {
-			return varintErr(err, "integer")
-		}
-		w.pos += n
-		w.next = tStop
-		return nil
-	case tString:
-		v, k, err := uvarint(b, p, maxVarint32Bytes)
-		if err != nil {
-			return varintErr(err, "string length")
-		}
-		n, err := w.count(v, 1)
-		if err != nil {
-			return err
-		}
-		if p+k+n > len(b) {
-			return errShort
-		}
-		w.pos += k + n
-		w.next = tStop
-		return nil
-	case tList, tSet:
-		if p >= len(b) {
-			return errShort
-		}
-		c, hdr, size := b[p], 1, uint64(b[p]>>4)
-		if size == 15 {
-			v, k, err := uvarint(b, p+1, maxVarint32Bytes)
-			if err != nil {
-				return varintErr(err, "list size")
-			}
-			size, hdr = v, 1+k
-		}
-		n, err := w.count(size, 1)
-		if err != nil {
-			return err
-		}
-		return w.push(level{kind: tList, key: compactTypes[c&0x0f], left: n}, hdr)
-	case tMap:
-		v, k, err := uvarint(b, p, maxVarint32Bytes)
-		if err != nil {
-			return varintErr(err, "map size")
-		}
-		n, err := w.count(v, 2)
-		if err != nil {
-			return err
-		}
-		if n == 0 { // an empty map has no type byte
-			w.pos += k
-			w.next = tStop
-			return nil
-		}
-		if p+k >= len(b) {
-			return errShort
-		}
-		c := b[p+k]
-		return w.push(level{kind: tMap, key: compactTypes[c>>4], val: compactTypes[c&0x0f], left: 2 * n}, k+1)
-	}
-	return malformed("value of unknown type")
-}
-
-// count checks a length or element count read from the wire: every element
-// takes at least per bytes, so a count that cannot fit in the size limit is
-// rejected at once.
-func (w *walker) count(v uint64, per int) (int, error) {
-	room := max(w.limit-w.pos, 0)
-	if int32(v) < 0 || v > uint64(room)/uint64(per) {
-		return 0, malformed("length or size %d out of range", int32(v))
-	}
-	return int(v), nil
-}
-
-// push opens container l whose header took hdr bytes at w.pos.
-func (w *walker) push(l level, hdr int) error {
-	if l.left > 0 && (!validElem(l.key) || (l.kind == tMap && !validElem(l.val))) {
-		return malformed("container of unknown element type")
-	}
-	if w.depth == maxNestingDepth {
-		return malformed("nesting deeper than %d", maxNestingDepth)
-	}
-	w.stack[w.depth] = l
-	w.depth++
-	w.pos += hdr
-	w.next = tStop
-	return nil
 }
 
 func validElem(t uint8) bool { return t != tStop && t != tInvalid }
