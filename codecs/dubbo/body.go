@@ -64,7 +64,8 @@ func (r *reader) response() (kind int32, att int, err error) {
 	return kind, p, nil
 }
 
-// entry is one key/value pair of an attachment map.
+// entry is one key/value pair of an attachment map. With keysOnly, value
+// is not read and stringValue is false.
 type entry struct {
 	key, value        string
 	stringKey         bool // the key is a string
@@ -77,15 +78,15 @@ type entry struct {
 // opened with. Attachments may be absent (the body ends first) or null;
 // both read as an empty map.
 type mapIter struct {
-	r     *reader
-	p     int
-	start int  // offset of the map's first byte
-	empty bool // absent or null: no entries and no closing 'Z'
+	r        *reader
+	p        int
+	empty    bool // absent or null: no entries and no closing 'Z'
+	keysOnly bool // skip string values instead of reading them
 }
 
 // attachments opens the map at p.
 func (r *reader) attachments(p int) (mapIter, error) {
-	it := mapIter{r: r, p: p, start: p}
+	it := mapIter{r: r, p: p}
 	if p == len(r.b) {
 		it.empty = true
 		return it, nil
@@ -136,6 +137,9 @@ func (it *mapIter) next() (e entry, ok bool, err error) {
 	}
 	e.valueAt = p
 	switch t := r.b[p]; {
+	case it.keysOnly:
+		e.compound = isCompound(t)
+		p, err = r.skip(p)
 	case t == 'N' || isStringTag(t):
 		e.value, p, _, err = r.str(p)
 		e.stringValue = true
@@ -150,8 +154,9 @@ func (it *mapIter) next() (e entry, ok bool, err error) {
 
 // setAttachments adds every string attachment of the map at p to m.
 // Non-string keys and values are skipped: they are forwarded untouched but
-// cannot be matched on.
-func (r *reader) setAttachments(p int, m *codec.Metadata) error {
+// cannot be matched on. In requests, interface and method attachments are
+// skipped too: those keys come from the body.
+func (r *reader) setAttachments(p int, m *codec.Metadata, request bool) error {
 	it, err := r.attachments(p)
 	if err != nil {
 		return err
@@ -161,7 +166,7 @@ func (r *reader) setAttachments(p int, m *codec.Metadata) error {
 		if err != nil || !ok {
 			return err
 		}
-		if e.stringKey && e.stringValue && !reserved(e.key) {
+		if e.stringKey && e.stringValue && !(request && reserved(e.key)) {
 			m.Set(e.key, e.value)
 		}
 	}
@@ -171,5 +176,11 @@ func (r *reader) setAttachments(p int, m *codec.Metadata) error {
 // request body alone: the provider dispatches on the body's path and
 // method, whatever the attachments say.
 func reserved(key string) bool {
-	return strings.EqualFold(key, codec.KeyService) || strings.EqualFold(key, codec.KeyMethod)
+	switch len(key) {
+	case len(codec.KeyService):
+		return strings.EqualFold(key, codec.KeyService)
+	case len(codec.KeyMethod):
+		return strings.EqualFold(key, codec.KeyMethod)
+	}
+	return false
 }

@@ -98,7 +98,7 @@ func (c *Codec) decodeRequest(body []byte, m *codec.Metadata) error {
 	if req.version != "" {
 		m.Set(codec.KeyVersion, req.version)
 	}
-	return c.r.setAttachments(req.att, m)
+	return c.r.setAttachments(req.att, m, true)
 }
 
 // decodeResponse sets the status and the attachments of a response.
@@ -130,7 +130,7 @@ func (c *Codec) decodeResponse(h header, body []byte, msg *codec.Message) error 
 	if att < 0 {
 		return nil
 	}
-	return c.r.setAttachments(att, &msg.Meta)
+	return c.r.setAttachments(att, &msg.Meta, false)
 }
 
 // Encode appends msg.Frame with e applied: SetID rewrites the request id in

@@ -26,6 +26,7 @@ func (c *Codec) appendEdited(dst []byte, h header, f []byte, hs []codec.KV) ([]b
 	if err != nil {
 		return dst, err
 	}
+	it.keysOnly = true
 	matched := c.resetMatched(len(hs))
 	start := len(dst)
 	dst = append(dst, f[:HeaderLen]...)

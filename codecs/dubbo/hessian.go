@@ -121,6 +121,10 @@ func (r *reader) chunk(p int) (start, units int, final bool, err error) {
 // beyond U+FFFF, which Hessian writes as two 3-byte halves).
 func (r *reader) chars(p, n int) (end int, surrogates bool, err error) {
 	b := r.b
+	// ASCII runs, eight bytes at a time: one byte per unit.
+	for n >= 8 && len(b)-p >= 8 && binary.LittleEndian.Uint64(b[p:])&0x8080808080808080 == 0 {
+		p, n = p+8, n-8
+	}
 	for ; n > 0; n-- {
 		if p >= len(b) {
 			return p, false, r.fail(p, "truncated string")

@@ -9,13 +9,15 @@ import (
 // StatusFor maps a local error to the Dubbo response status ErrorReply
 // sends. It follows Aeraki (no route → SERVICE_NOT_FOUND, bad response →
 // BAD_RESPONSE, anything else → SERVER_ERROR) and adds the statuses Aeraki
-// lacks: unknown cluster, timeout and overload.
+// lacks: unknown cluster, bad request, timeout and overload.
 func StatusFor(t codec.ErrorType) byte {
 	switch t {
 	case codec.ErrRouteNotFound, codec.ErrClusterNotFound:
 		return StatusServiceNotFound
 	case codec.ErrBadResponse:
 		return StatusBadResponse
+	case codec.ErrBadRequest:
+		return StatusBadRequest
 	case codec.ErrTimeout:
 		return StatusServerTimeout
 	case codec.ErrOverloaded:

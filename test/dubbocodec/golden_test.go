@@ -91,6 +91,10 @@ func libraryFrames(t *testing.T) []frameCase {
 
 	var cs []frameCase
 	add := func(name string, frame []byte) { cs = append(cs, frameCase{"lib_" + name, origin, frame}) }
+	add("req_typical", mustWrite(t, tagged, req(10), hessian.NewRequest([]any{"world"}, map[string]string{
+		"x-request-id": "2f1c7a9e-7b1d-4c35-9f0e-3a6c1d2b8e47", "tenant": "acme",
+		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+	})))
 	add("req_hello", mustWrite(t, hello, req(1), hessian.NewRequest([]any{"world"}, nil)))
 	add("req_attachments", mustWrite(t, tagged, req(2), hessian.NewRequest([]any{"world"}, map[string]string{
 		"x-request-id": "abc-123", "foo": "bar", "empty": "", "unicode": "grüße 你好 🤣",
