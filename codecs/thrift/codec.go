@@ -9,7 +9,8 @@
 //
 // Decode fills codec.Message as follows:
 //
-//	Kind    CALL → request, ONEWAY → oneway, REPLY and EXCEPTION → response
+//	Kind    CALL → request (oneway for Config.OnewayMethods), ONEWAY →
+//	        oneway, REPLY and EXCEPTION → response
 //	Status  error for EXCEPTION (a TApplicationException) and for a REPLY
 //	        whose result struct holds a field other than 0 (a declared
 //	        exception); ok otherwise
@@ -30,7 +31,7 @@
 package thrift
 
 import (
-	"bytes"
+	"strings"
 	"unsafe"
 
 	"github.com/metaproxy/metaproxy/codec"
@@ -141,17 +142,21 @@ func (c *Codec) Decode(frame []byte, msg *codec.Message) error {
 	if err != nil {
 		return err
 	}
-	name := m[hd.nameOff : hd.nameOff+hd.nameLen]
-	if i := bytes.IndexByte(name, ':'); i >= 0 {
-		msg.Meta.Set(codec.KeyService, unsafeString(name[:i]))
-		name = name[i+1:]
+	full := unsafeString(m[hd.nameOff : hd.nameOff+hd.nameLen])
+	method := full
+	if i := strings.IndexByte(full, ':'); i >= 0 {
+		msg.Meta.Set(codec.KeyService, full[:i])
+		method = full[i+1:]
 	}
-	msg.Meta.Set(codec.KeyMethod, unsafeString(name))
+	msg.Meta.Set(codec.KeyMethod, method)
 	msg.ID = uint64(hd.seq)
 	msg.Variant = Variant(c.t, c.p)
 	switch hd.typ {
 	case msgCall:
 		msg.Kind = codec.KindRequest
+		if c.s.oneway != nil && (c.s.oneway[method] || c.s.oneway[full]) {
+			msg.Kind = codec.KindOneway
+		}
 		msg.Meta.Set(KeyMessageType, "call")
 	case msgOneway:
 		msg.Kind = codec.KindOneway

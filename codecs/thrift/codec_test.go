@@ -260,3 +260,39 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestOnewayMethods checks that configured methods, which the Apache Go
+// client sends as CALL, decode as oneway, by method or by Service:method.
+func TestOnewayMethods(t *testing.T) {
+	reqs, _ := wireNamed(t, "framed-compact").golden(t) // 0: sayHello, 1: Hello:sayHello
+	for _, tc := range []struct {
+		names        []string
+		want0, want1 codec.Kind
+	}{
+		{nil, codec.KindRequest, codec.KindRequest},
+		{[]string{"sayHello"}, codec.KindOneway, codec.KindOneway},
+		{[]string{"Hello:sayHello"}, codec.KindRequest, codec.KindOneway},
+		{[]string{"Other:sayHello", "ping"}, codec.KindRequest, codec.KindRequest},
+	} {
+		f := mustFactory(t, Config{OnewayMethods: tc.names})
+		c := f.NewCodec()
+		m0, m1 := decodeFrame(t, c, reqs[0]), decodeFrame(t, c, reqs[1])
+		if m0.Kind != tc.want0 || m1.Kind != tc.want1 {
+			t.Errorf("%v: kinds %v %v, want %v %v", tc.names, m0.Kind, m1.Kind, tc.want0, tc.want1)
+		}
+		if m0.Kind == codec.KindOneway && len(c.ErrorReply(nil, m0, codec.Errorf(codec.ErrInternal, "x"))) != 0 {
+			t.Errorf("%v: an error reply to a oneway call", tc.names)
+		}
+		var m codec.Message
+		if a := testing.AllocsPerRun(50, func() {
+			m.Reset()
+			m.Frame = reqs[1]
+			_ = c.Decode(reqs[1], &m)
+		}); a != 0 {
+			t.Errorf("%v: %v allocations per decode", tc.names, a)
+		}
+	}
+	if _, err := NewFactory(Config{OnewayMethods: []string{"Hello:"}}); err == nil {
+		t.Error(`oneway method "Hello:" accepted`)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/metaproxy/metaproxy/codec"
 )
@@ -24,6 +25,13 @@ type Config struct {
 	// length) or of an unframed message. The default is Apache Thrift's
 	// 16384000; the largest is 2^30-1, the THeader limit.
 	MaxFrameBytes int `json:"max_frame_bytes,omitempty"`
+	// OnewayMethods names methods whose calls expect no reply although
+	// they arrive as CALL messages: the Apache Thrift Go library (0.17 at
+	// least) writes oneway calls as CALL, not ONEWAY, and only the IDL
+	// knows better. A name is a method ("ping", any service) or a
+	// multiplexed "Service:method". Their calls decode as codec.KindOneway,
+	// so the proxy does not wait for a reply that never comes.
+	OnewayMethods []string `json:"oneway_methods,omitempty"`
 }
 
 // settings is a validated Config.
@@ -31,6 +39,7 @@ type settings struct {
 	transport Transport
 	protocol  Protocol
 	maxFrame  int
+	oneway    map[string]bool // OnewayMethods
 }
 
 // minFrame is the smallest max_frame_bytes accepted: room for a message
@@ -53,6 +62,15 @@ func (c Config) settings() (settings, error) {
 			return s, fmt.Errorf("thrift: max_frame_bytes %d out of range [%d, %d]", c.MaxFrameBytes, minFrame, headerMaxFrame)
 		}
 		s.maxFrame = c.MaxFrameBytes
+	}
+	for _, m := range c.OnewayMethods {
+		if m == "" || strings.HasPrefix(m, ":") || strings.HasSuffix(m, ":") {
+			return s, fmt.Errorf("thrift: oneway_methods: bad method name %q", m)
+		}
+		if s.oneway == nil {
+			s.oneway = map[string]bool{}
+		}
+		s.oneway[m] = true
 	}
 	return s, nil
 }

@@ -63,7 +63,11 @@ func main() {
 		if *n == 1 && *c == 1 && *d == 0 {
 			err = single(*addr, cfg, call)
 		} else {
-			err = loadRun(*addr, cfg, call, load.Options{Workers: *c, Calls: *n, Duration: *d, Warmup: *warmup})
+			o := load.Options{Workers: *c, Calls: *n, Duration: *d, Warmup: *warmup}
+			if *d > 0 {
+				o.Calls = 0
+			}
+			err = loadRun(*addr, cfg, call, o)
 		}
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
