@@ -1,0 +1,310 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/thrift/lib/go/thrift"
+
+	"github.com/metaproxy/metaproxy/test/harness"
+	thriftpeer "github.com/metaproxy/metaproxy/test/peers/thrift"
+	"github.com/metaproxy/metaproxy/test/peers/thrift/gen/hello"
+)
+
+// thriftWire is a client transport × protocol; its upstream servers speak
+// the same.
+type thriftWire struct {
+	name string
+	cfg  thriftpeer.Config
+}
+
+var thriftWires = []thriftWire{
+	{"framed-binary", thriftpeer.Config{Transport: "framed", Protocol: "binary"}},
+	{"framed-binary-nonstrict", thriftpeer.Config{Transport: "framed", Protocol: "binary", NonStrict: true}},
+	{"framed-compact", thriftpeer.Config{Transport: "framed", Protocol: "compact"}},
+	{"buffered-binary", thriftpeer.Config{Transport: "buffered", Protocol: "binary"}},
+	{"buffered-compact", thriftpeer.Config{Transport: "buffered", Protocol: "compact"}},
+	{"header-binary", thriftpeer.Config{Transport: "header", Protocol: "binary"}},
+	{"header-compact", thriftpeer.Config{Transport: "header", Protocol: "compact"}},
+}
+
+// thriftSetup is one proxy in front of two Hello servers of one wire.
+type thriftSetup struct {
+	wire  thriftWire
+	a, b  *thriftpeer.Server
+	proxy string // the proxy's listener address
+}
+
+// thriftMutation is the info header the proxy adds to multiplexed
+// echoHeader calls, which only THeader can carry.
+const thriftMutation = "x-metaproxy"
+
+// startThrift starts servers A and B and a proxy that routes sayHello to A
+// and ping, pingCount and echoBag to B. echoHeader is routed (to B) only
+// for the multiplexed service "Hello", so that a plain echoHeader call has
+// no route. Calls are multiplexed on shared upstream connections, so
+// sequence ids are rewritten.
+func startThrift(t *testing.T, px harness.Proxy, w thriftWire) *thriftSetup {
+	t.Helper()
+	s := &thriftSetup{wire: w}
+	srv := w.cfg
+	srv.NonStrict = false
+	srv.Service = "Hello" // and plain names too
+	if srv.Transport == "header" {
+		srv.Protocol = "header"
+	}
+	var err error
+	for _, p := range []struct {
+		s   **thriftpeer.Server
+		tag string
+	}{{&s.a, "A"}, {&s.b, "B"}} {
+		if *p.s, err = thriftpeer.Serve("127.0.0.1:0", p.tag, srv); err != nil {
+			t.Fatal(err)
+		}
+		server := *p.s
+		t.Cleanup(func() { server.Close() })
+	}
+	echoHeader := harness.Route{Name: "echo-header", Cluster: "b",
+		Match:           []harness.Match{harness.Exact("method", "echoHeader"), harness.Exact("interface", "Hello")},
+		RequestMutation: []harness.KV{{Key: thriftMutation, Value: "added"}}}
+	port := harness.FreePort(t)
+	bs := harness.Bootstrap{
+		Listeners: []harness.Listener{{Port: port, Proxy: harness.MetaProtocolProxy{
+			Protocol:     "thrift",
+			Multiplexing: true,
+			Routes: []harness.Route{
+				{Name: "hello", Cluster: "a", Match: []harness.Match{harness.Exact("method", "sayHello")}},
+				echoHeader,
+				{Name: "rest", Cluster: "b", Match: []harness.Match{{Name: "method", Regex: "^(ping|pingCount|echoBag)$"}}},
+			},
+			Extra: map[string]any{"protocol": map[string]any{
+				"name":         "thrift",
+				"multiplexing": true,
+				"codec": map[string]any{
+					"name": "aeraki.meta_protocol.codec.thrift",
+					// The Apache Go client sends oneway calls as CALL.
+					"config": map[string]any{
+						"@type":    "type.googleapis.com/udpa.type.v1.TypedStruct",
+						"type_url": "type.googleapis.com/metaproxy.codecs.thrift.Config",
+						"value":    map[string]any{"oneway_methods": []string{"ping"}},
+					},
+				},
+			}},
+		}}},
+		Clusters: []harness.Cluster{
+			{Name: "a", Endpoints: []string{s.a.Addr}},
+			{Name: "b", Endpoints: []string{s.b.Addr}},
+		},
+	}
+	s.proxy = px.Start(t, bs.MustRender())
+	return s
+}
+
+// dial connects a client of the setup's wire to the proxy, multiplexed as
+// service if it is not empty.
+func (s *thriftSetup) dial(t *testing.T, service string) *thriftpeer.Client {
+	t.Helper()
+	cfg := s.wire.cfg
+	cfg.Service = service
+	cl, err := thriftpeer.Dial(s.proxy, cfg)
+	if err != nil {
+		t.Fatalf("dial %s: %v", s.proxy, err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func thriftCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestThrift(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		for _, w := range thriftWires {
+			t.Run(px.Name()+"/"+w.name, func(t *testing.T) {
+				s := startThrift(t, px, w)
+				t.Run("CallsAndRoutingByMethod", s.testCallsAndRouting)
+				t.Run("Oneway", s.testOneway)
+				t.Run("ServerException", s.testServerException)
+				t.Run("NoRouteIsAnApplicationException", s.testNoRoute)
+				t.Run("Multiplexed", s.testMultiplexed)
+				t.Run("ConcurrentCallers", s.testConcurrent)
+				t.Run("MalformedFrameClosesOnlyItsConnection", s.testMalformed)
+			})
+		}
+	}
+}
+
+func (s *thriftSetup) testCallsAndRouting(t *testing.T) {
+	cl := s.dial(t, "")
+	ctx := thriftCtx(t)
+	for i := range 3 {
+		name := fmt.Sprintf("bob-%d", i)
+		got, err := cl.SayHello(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := thriftpeer.Reply(name, "A", s.a.Addr); got != want {
+			t.Fatalf("sayHello: %q, want %q", got, want)
+		}
+	}
+	bag := &hello.Bag{Text: "bag", Names: []string{"x", "y"}, Groups: map[string][]int64{"g": {1, 2}},
+		Child: &hello.Bag{Blob: []byte{0, 1, 2}}, Switches: map[int32]bool{7: true}, Bits: []bool{true, false}, FarField: 40}
+	got, err := cl.EchoBag(ctx, bag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Text != "bag" || len(got.Names) != 2 || got.Child == nil || len(got.Child.Blob) != 3 || got.FarField != 40 || !got.Switches[7] {
+		t.Errorf("echoBag returned %+v", got)
+	}
+}
+
+// testOneway sends pings (routed to B) and waits until B counted them all.
+func (s *thriftSetup) testOneway(t *testing.T) {
+	cl := s.dial(t, "")
+	ctx := thriftCtx(t)
+	note := "oneway-" + s.wire.name
+	const pings = 20
+	for range pings {
+		if err := cl.Ping(ctx, note); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The pings and pingCount may travel on different upstream
+	// connections: wait until B has seen them all.
+	var n int32
+	for deadline := time.Now().Add(callTimeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var err error
+		if n, err = cl.PingCount(ctx, note); err != nil {
+			t.Fatal(err)
+		}
+		if n >= pings {
+			break
+		}
+	}
+	if n != pings {
+		t.Fatalf("B counted %d pings, want %d", n, pings)
+	}
+	if got, err := cl.SayHello(ctx, "after-pings"); err != nil || !strings.HasPrefix(got, "Hello after-pings") {
+		t.Fatalf("sayHello after pings: %q, %v", got, err)
+	}
+}
+
+func (s *thriftSetup) testServerException(t *testing.T) {
+	cl := s.dial(t, "")
+	ctx := thriftCtx(t)
+	_, err := cl.SayHello(ctx, thriftpeer.ErrorName)
+	var he *hello.HelloError
+	if !errors.As(err, &he) || he.Code != thriftpeer.ErrorCode || !strings.Contains(he.Message, "from A") {
+		t.Fatalf("sayHello(%q): %v, want the HelloError thrown by A", thriftpeer.ErrorName, err)
+	}
+	if _, err := cl.SayHello(ctx, "after-error"); err != nil {
+		t.Fatalf("call after the exception: %v", err)
+	}
+}
+
+func (s *thriftSetup) testNoRoute(t *testing.T) {
+	cl := s.dial(t, "")
+	ctx := thriftCtx(t)
+	_, err := cl.EchoHeader(ctx, "k")
+	var ae thrift.TApplicationException
+	if !errors.As(err, &ae) || ae.TypeId() != thrift.UNKNOWN_METHOD || !strings.Contains(ae.Error(), "route") {
+		t.Fatalf("echoHeader without a route: %v, want a TApplicationException UNKNOWN_METHOD", err)
+	}
+	if _, err := cl.SayHello(ctx, "after-no-route"); err != nil {
+		t.Fatalf("call after the local error: %v", err)
+	}
+}
+
+// testMultiplexed calls as service "Hello": the proxy sees interface=Hello.
+// The echoHeader route adds an info header: the server sees it on THeader;
+// other transports have no headers, and the call fails with an
+// INTERNAL_ERROR that says so.
+func (s *thriftSetup) testMultiplexed(t *testing.T) {
+	cl := s.dial(t, "Hello")
+	ctx := thriftCtx(t)
+	got, err := cl.SayHello(ctx, "mux")
+	if want := thriftpeer.Reply("mux", "A", s.a.Addr); err != nil || got != want {
+		t.Fatalf("multiplexed sayHello: %q, %v; want %q", got, err, want)
+	}
+	v, err := cl.EchoHeader(ctx, thriftMutation)
+	if s.wire.cfg.Transport == "header" {
+		if err != nil || v != "added" {
+			t.Errorf("the server saw header %s=%q (%v), want %q", thriftMutation, v, err, "added")
+		}
+		return
+	}
+	var ae thrift.TApplicationException
+	if !errors.As(err, &ae) || ae.TypeId() != thrift.INTERNAL_ERROR || !strings.Contains(ae.Error(), "no headers") {
+		t.Errorf("a header mutation on %s: %q, %v; want an INTERNAL_ERROR about headers", s.wire.name, v, err)
+	}
+	if _, err := cl.SayHello(ctx, "after-mutation"); err != nil {
+		t.Fatalf("call after the failed mutation: %v", err)
+	}
+}
+
+// testConcurrent runs many clients at once; every reply must answer its
+// own call, although the proxy multiplexes them on shared upstream
+// connections with rewritten sequence ids.
+func (s *thriftSetup) testConcurrent(t *testing.T) {
+	const clients, calls = 16, 100
+	ctx := thriftCtx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		cl := s.dial(t, "")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range calls {
+				name := fmt.Sprintf("c%d-%d", c, i)
+				got, err := cl.SayHello(ctx, name)
+				if want := thriftpeer.Reply(name, "A", s.a.Addr); err != nil || got != want {
+					errs <- fmt.Errorf("client %d call %d: %q, %v; want %q", c, i, got, err, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// testMalformedFrame sends bytes that are no Thrift message on one
+// connection: the proxy closes it, and a client on another connection
+// goes on working.
+func (s *thriftSetup) testMalformed(t *testing.T) {
+	cl := s.dial(t, "")
+	ctx := thriftCtx(t)
+	if _, err := cl.SayHello(ctx, "before"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.DialTimeout("tcp", s.proxy, callTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Write([]byte("GET / HTTP/1.1\r\nHost: metaproxy\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	raw.SetReadDeadline(time.Now().Add(callTimeout))
+	n, err := io.Copy(io.Discard, raw)
+	if err != nil || n != 0 {
+		t.Fatalf("the proxy answered garbage with %d bytes and %v, want a clean close", n, err)
+	}
+	if _, err := cl.SayHello(ctx, "after"); err != nil {
+		t.Fatalf("the other connection broke: %v", err)
+	}
+}
