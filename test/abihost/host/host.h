@@ -1,0 +1,139 @@
+// abihost plays Envoy's side of the golang network filter ABI
+// (contrib/golang/filters/network in Envoy v1.36) so that the real plugin
+// .so can be driven without an Envoy binary. Every behaviour mirrors a named
+// piece of Envoy's source; see README.md for what is not reproduced.
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+// The real headers from the Envoy module: api.h declares the callbacks this
+// program exports, so the compiler checks every signature against Envoy's.
+#include "libgolang.h"
+
+// Envoy's enums as the Go SDK numbers them (contrib/golang/common/go/api/type.go).
+enum { EV_REMOTE_CLOSE = 0, EV_LOCAL_CLOSE = 1 };
+enum { CLOSE_FLUSH_WRITE = 0, CLOSE_NO_FLUSH = 1, CLOSE_FLUSH_WRITE_AND_DELAY = 2, CLOSE_ABORT = 3, CLOSE_ABORT_RESET = 4 };
+enum { POOL_OVERFLOW = 0, POOL_LOCAL_FAILURE = 1, POOL_REMOTE_FAILURE = 2, POOL_TIMEOUT = 3 };
+enum { FILTER_CONTINUE = 0, FILTER_STOP_ITERATION = 1 };
+
+// SLICE is the size of the slices handed to Go, as Envoy's buffers use.
+#define SLICE 16384
+// READ_LIMIT bounds one read burst, Envoy's default per-connection buffer limit.
+#define READ_LIMIT (1024 * 1024)
+
+// ---- the loaded plugin (Envoy's Dso::NetworkFilterDsoImpl, dso.h) ----
+struct dso {
+  char *id;
+  char *path;
+  void *handle;
+  GoUint64 (*on_config)(GoUint64 id_ptr, GoUint64 id_len, GoUint64 cfg_ptr, GoUint64 cfg_len);
+  GoUint64 (*on_downstream_connection)(void *w, GoUint64 name_ptr, GoUint64 name_len, GoUint64 config_id);
+  GoUint64 (*on_downstream_data)(void *w, GoUint64 size, GoUint64 slices, GoInt n, GoInt end);
+  void (*on_downstream_event)(void *w, GoInt event);
+  GoUint64 (*on_downstream_write)(void *w, GoUint64 size, GoUint64 slices, GoInt n, GoInt end);
+  void (*on_upstream_ready)(void *w, GoUint64 conn_id);
+  void (*on_upstream_failure)(void *w, GoInt reason, GoUint64 conn_id);
+  void (*on_upstream_data)(void *w, GoUint64 size, GoUint64 slices, GoInt n, GoInt end);
+  void (*on_upstream_event)(void *w, GoInt event);
+  void (*on_sema_dec)(void *w);
+  struct dso *next;
+};
+
+struct dso *dso_load(const char *id, const char *path);
+struct dso *dso_find(const char *id);
+
+// ---- workers: one epoll loop each, fed by posted tasks ----
+struct handler {
+  void (*on_event)(struct handler *h, uint32_t events);
+};
+
+struct task {
+  struct task *next;
+  void (*run)(struct task *t); // runs on the worker and frees t
+};
+
+struct worker {
+  int id;
+  pthread_t thread;
+  int epfd;
+  struct handler wake; // eventfd
+  int evfd;
+  pthread_mutex_t mu;
+  struct task *head, *tail;
+  struct task *dead; // run after the current batch of events
+};
+
+extern struct worker *workers;
+extern int nworkers;
+extern _Thread_local struct worker *current_worker;
+
+void worker_start(struct worker *w, int id);
+void post(struct worker *w, struct task *t);
+// defer_free runs t on w after the batch of events being handled, so that
+// events already returned by epoll never see freed memory.
+void defer_free(struct worker *w, struct task *t);
+void *xmalloc(size_t n);
+void *xcalloc(size_t n);
+char *xstrndup(const char *s, size_t n);
+void fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void hlog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+extern int log_level; // spdlog levels: 0 trace ... 5 critical, 6 off
+
+// ---- byte buffers ----
+struct buf {
+  char *p;
+  size_t off, len, cap;
+};
+void buf_append(struct buf *b, const char *p, size_t n);
+void buf_free(struct buf *b);
+// buf_flush writes pending bytes; it returns 0 when all are written, 1 when
+// some remain (EAGAIN), -1 on a socket error.
+int buf_flush(struct buf *b, int fd);
+
+// read_burst reads up to READ_LIMIT bytes as SLICE-sized slices, like
+// Envoy's RawBufferSocket::doRead. It returns the byte count and sets *eof
+// on end of stream, *err on a socket error. *slices is Envoy's
+// unsigned long long[2n] of (pointer, length); free it with slices_free.
+size_t read_burst(int fd, unsigned long long **slices, int *n, int *eof, int *err);
+// slices_of splits len bytes at p into SLICE-sized slices without copying.
+unsigned long long *slices_of(const char *p, size_t len, int *n);
+void slices_free(unsigned long long *slices, int n, int owned);
+
+void addr_string(int fd, int peer, char *out, size_t outlen);
+int epoll_set(int epfd, int op, int fd, uint32_t events, struct handler *h);
+
+// ---- configuration (written by the Go translator from an Envoy bootstrap) ----
+struct listener {
+  struct handler h;
+  char *name;
+  int fd;
+  struct dso *lib;
+  char *plugin_name;
+  uint64_t config_id;
+  char *bound; // "ip:port" actually bound
+  struct listener *next;
+};
+
+struct cluster_cfg {
+  int present;              // a cluster named plainText exists
+  long connect_timeout_ms;  // its connect_timeout
+  long max_connections;     // its circuit breaker
+};
+extern struct cluster_cfg plaintext;
+extern struct listener *listeners;
+
+// ---- connections ----
+void listener_accept(struct handler *h, uint32_t events);
+void upstream_init(void);
+
+// counters reported by the "stats" command
+struct counters {
+  atomic_long downstream_open, downstream_wrappers, downstream_total;
+  atomic_long upstream_open, upstream_wrappers, upstream_total, upstream_failures;
+  atomic_long closed_warnings;
+};
+extern struct counters counters;
