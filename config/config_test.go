@@ -106,3 +106,20 @@ func TestPluginConfig(t *testing.T) {
 		t.Fatalf("typo not reported: %v", err)
 	}
 }
+
+func TestCodecConfig(t *testing.T) {
+	y := strings.Replace(bootstrap, "codec: { name: aeraki.meta_protocol.codec.dubbo }",
+		`codec: { name: aeraki.meta_protocol.codec.thrift, config: { "@type": type.googleapis.com/aeraki.meta_protocol.codec.ThriftCodec, transport: framed, oneway_methods: [ping] } }`, 1)
+	if _, err := LoadBootstrap([]byte(y), filter.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(y, "transport: framed", "transport: smoke-signals", 1)
+	if _, err := LoadBootstrap([]byte(bad), filter.Env{}); err == nil || !strings.Contains(err.Error(), "smoke-signals") {
+		t.Fatalf("bad codec config: %v", err)
+	}
+	y = strings.Replace(bootstrap, "codec: { name: aeraki.meta_protocol.codec.dubbo }",
+		`codec: { name: aeraki.meta_protocol.codec.dubbo, config: { "@type": type.googleapis.com/aeraki.meta_protocol.codec.DubboCodec, max_frame_bytes: 65536 } }`, 1)
+	if _, err := LoadBootstrap([]byte(y), filter.Env{}); err != nil {
+		t.Fatal(err)
+	}
+}
