@@ -25,6 +25,10 @@ func sayHello(name string) rawdubbo.Call {
 	return rawdubbo.Call{Interface: harness.DubboInterface, Method: "sayHello", Args: []any{name}}
 }
 
+func sleepCall(ms int64) rawdubbo.Call {
+	return rawdubbo.Call{Interface: harness.DubboInterface, Method: "sleep", Args: []any{ms}}
+}
+
 func dialRaw(t *testing.T, addr string) *rawdubbo.Conn {
 	t.Helper()
 	c, err := rawdubbo.Dial(addr, 5*time.Second)

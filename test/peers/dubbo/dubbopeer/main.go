@@ -21,22 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	// The slim set of dubbo-go extensions the dubbo protocol needs (the
-	// "imports" package would pull in every registry and tracer).
-	_ "dubbo.apache.org/dubbo-go/v3/cluster/cluster/failfast"
-	_ "dubbo.apache.org/dubbo-go/v3/cluster/cluster/failover"
-	_ "dubbo.apache.org/dubbo-go/v3/cluster/loadbalance/random"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/accesslog"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/echo"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/exec_limit"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/generic"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/graceful_shutdown"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/token"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/tps"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/tps/limiter"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/tps/strategy"
-	_ "dubbo.apache.org/dubbo-go/v3/protocol/dubbo"
-	_ "dubbo.apache.org/dubbo-go/v3/proxy/proxy_factory"
+	_ "github.com/metaproxy/metaproxy/test/peers/dubbo/dubbogo"
 )
 
 // errReported marks a failure already printed as an ERROR line.

@@ -107,14 +107,10 @@ func (c *Conn) Send(call Call) error {
 // the response with that id. If write is not nil it is used instead of
 // Write to put the frame on the wire (to trickle it, for example).
 func (c *Conn) RoundTrip(ctx context.Context, id int64, frame []byte, write func([]byte) error) (Reply, error) {
-	ch := make(chan Reply, 1)
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return Reply{}, fmt.Errorf("%w: %v", ErrClosed, c.err)
+	wait, err := c.Await(id)
+	if err != nil {
+		return Reply{}, err
 	}
-	c.pending[id] = ch
-	c.mu.Unlock()
 	if write == nil {
 		write = c.Write
 	}
@@ -122,21 +118,37 @@ func (c *Conn) RoundTrip(ctx context.Context, id int64, frame []byte, write func
 		c.forget(id)
 		return Reply{}, err
 	}
-	select {
-	case r := <-ch:
-		return r, nil
-	case <-c.done:
-		// The reply may have been delivered just before the close.
+	return wait(ctx)
+}
+
+// Await registers id as a pending call before its frame is written (by
+// Write, for frames a test assembles itself) and returns the function that
+// waits for its reply, the connection's end or ctx's end.
+func (c *Conn) Await(id int64) (wait func(context.Context) (Reply, error), err error) {
+	ch := make(chan Reply, 1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrClosed, c.err)
+	}
+	c.pending[id] = ch
+	return func(ctx context.Context) (Reply, error) {
 		select {
 		case r := <-ch:
 			return r, nil
-		default:
+		case <-c.done:
+			// The reply may have been delivered just before the close.
+			select {
+			case r := <-ch:
+				return r, nil
+			default:
+			}
+			return Reply{}, fmt.Errorf("%w: %v", ErrClosed, c.Err())
+		case <-ctx.Done():
+			c.forget(id)
+			return Reply{}, ctx.Err()
 		}
-		return Reply{}, fmt.Errorf("%w: %v", ErrClosed, c.Err())
-	case <-ctx.Done():
-		c.forget(id)
-		return Reply{}, ctx.Err()
-	}
+	}, nil
 }
 
 // Write writes b to the connection as one unit.
