@@ -79,7 +79,11 @@ func runConsumer(f consumerFlags) error {
 		return nil
 	}
 	call := func(int) error { _, err := invoke(); return err }
-	r := load.Run(load.Options{Workers: f.c, Calls: f.n, Duration: f.d, Warmup: f.warmup}, call)
+	o := load.Options{Workers: f.c, Calls: f.n, Duration: f.d, Warmup: f.warmup}
+	if f.d > 0 {
+		o.Calls = 0 // -d bounds the run; -n keeps its default of 1
+	}
+	r := load.Run(o, call)
 	fmt.Println(r.JSON())
 	return nil
 }
