@@ -141,6 +141,37 @@ func (h *Host) Addr(listener string) string {
 // FirstAddr returns the address of the config's first listener.
 func (h *Host) FirstAddr() string { return h.addrs[h.order[0]] }
 
+// PID returns the host's process id.
+func (h *Host) PID() int { return h.cmd.Process.Pid }
+
+// ProcessCPU returns the CPU time (user and system, all threads) process
+// pid has used so far.
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses: utime
+	// and stime are the 14th and 15th fields of the line.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: short line", pid)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times on Linux.
+const clockTicks = 100
+
 // Log returns what the host and the plugin logged so far.
 func (h *Host) Log() string { return h.stderr.String() }
 
@@ -215,4 +246,35 @@ func StartBootstrap(t testing.TB, a *Artifacts, bootstrap []byte, o Options, so 
 		t.Fatalf("%v\nbootstrap:\n%s", err, bootstrap)
 	}
 	return Start(t, a, cfg, so)
+}
+
+// PIDListening returns the id of the process that listens on TCP port on
+// any IPv4 address.
+func PIDListening(port int) (int, error) {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0, err
+	}
+	inode := ""
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		// local_address is hex "IP:PORT"; st 0A is LISTEN.
+		if len(f) > 9 && f[3] == "0A" && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", port)) {
+			inode = f[9]
+		}
+	}
+	if inode == "" {
+		return 0, fmt.Errorf("nothing listens on port %d", port)
+	}
+	want := "socket:[" + inode + "]"
+	procs, err := filepath.Glob("/proc/[0-9]*/fd/*")
+	if err != nil {
+		return 0, err
+	}
+	for _, fd := range procs {
+		if l, err := os.Readlink(fd); err == nil && l == want {
+			return strconv.Atoi(strings.Split(fd, "/")[2])
+		}
+	}
+	return 0, fmt.Errorf("no process holds the socket listening on port %d", port)
 }

@@ -8,6 +8,7 @@
 // connection's worker.
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,7 +137,7 @@ static void on_event(struct handler *h, uint32_t events) {
       // Envoy drains its read buffer after onData whatever Go returns.
       c->l->lib->on_downstream_data(c->wrapper, total, (GoUint64)(uintptr_t)s, n, 0);
     }
-    slices_free(s, n, 1);
+    slices_free(s, n, 0);
     if (eof || err) close_now(c, EV_REMOTE_CLOSE, 0);
   }
   dconn_unref(c);
@@ -152,6 +153,8 @@ void listener_accept(struct handler *h, uint32_t events) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) hlog(4, "accept: %s", strerror(errno));
       return;
     }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); // as Envoy's listeners do
     struct dconn *c = xcalloc(sizeof *c);
     c->h.on_event = on_event;
     atomic_init(&c->refs, 2); // the connection and the wrapper

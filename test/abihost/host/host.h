@@ -65,6 +65,7 @@ struct worker {
   pthread_mutex_t mu;
   struct task *head, *tail;
   struct task *dead; // run after the current batch of events
+  char *rbuf;        // READ_LIMIT bytes that reads land in
 };
 
 extern struct worker *workers;
@@ -94,10 +95,11 @@ void buf_free(struct buf *b);
 // some remain (EAGAIN), -1 on a socket error.
 int buf_flush(struct buf *b, int fd);
 
-// read_burst reads up to READ_LIMIT bytes as SLICE-sized slices, like
-// Envoy's RawBufferSocket::doRead. It returns the byte count and sets *eof
-// on end of stream, *err on a socket error. *slices is Envoy's
-// unsigned long long[2n] of (pointer, length); free it with slices_free.
+// read_burst reads up to READ_LIMIT bytes into the current worker's read
+// buffer as SLICE-sized slices, like Envoy's RawBufferSocket::doRead. It
+// returns the byte count and sets *eof on end of stream, *err on a socket
+// error. *slices is Envoy's unsigned long long[2n] of (pointer, length),
+// valid until the worker's next read; free it with slices_free(s, n, 0).
 size_t read_burst(int fd, unsigned long long **slices, int *n, int *eof, int *err);
 // slices_of splits len bytes at p into SLICE-sized slices without copying.
 unsigned long long *slices_of(const char *p, size_t len, int *n);

@@ -16,13 +16,18 @@ struct worker *workers;
 int nworkers;
 _Thread_local struct worker *current_worker;
 
+// post queues t for w like Envoy's DispatcherImpl::post: only the post
+// that makes the queue non-empty wakes the worker, and a worker posting to
+// itself needs no wake-up since it drains its queue after every batch.
 void post(struct worker *w, struct task *t) {
   t->next = NULL;
   pthread_mutex_lock(&w->mu);
+  int wake = w->head == NULL;
   if (w->tail) w->tail->next = t;
   else w->head = t;
   w->tail = t;
   pthread_mutex_unlock(&w->mu);
+  if (!wake || current_worker == w) return;
   uint64_t one = 1;
   while (write(w->evfd, &one, sizeof one) < 0 && errno == EINTR) {
   }
@@ -43,17 +48,23 @@ static void run_list(struct task *t) {
   }
 }
 
+// drain runs the queued tasks; it returns 0 if there were none.
+static int drain(struct worker *w) {
+  pthread_mutex_lock(&w->mu);
+  struct task *t = w->head;
+  w->head = w->tail = NULL;
+  pthread_mutex_unlock(&w->mu);
+  run_list(t);
+  return t != NULL;
+}
+
 static void run_posted(struct handler *h, uint32_t events) {
   (void)events;
   struct worker *w = (struct worker *)((char *)h - offsetof(struct worker, wake));
   uint64_t v;
   while (read(w->evfd, &v, sizeof v) < 0 && errno == EINTR) {
   }
-  pthread_mutex_lock(&w->mu);
-  struct task *t = w->head;
-  w->head = w->tail = NULL;
-  pthread_mutex_unlock(&w->mu);
-  run_list(t);
+  drain(w);
 }
 
 static void alt_stack(void) {
@@ -78,6 +89,10 @@ static void *loop(void *arg) {
       struct handler *h = evs[i].data.ptr;
       h->on_event(h, evs[i].events);
     }
+    // Run what the batch posted to this worker without waking it, and
+    // what those tasks post in turn.
+    while (drain(w)) {
+    }
     pthread_mutex_lock(&w->mu);
     struct task *dead = w->dead;
     w->dead = NULL;
@@ -94,6 +109,7 @@ void worker_start(struct worker *w, int id) {
   if (w->epfd < 0 || w->evfd < 0) fatal("worker %d: %s", id, strerror(errno));
   pthread_mutex_init(&w->mu, NULL);
   w->wake.on_event = run_posted;
+  w->rbuf = xmalloc(READ_LIMIT);
   if (epoll_set(w->epfd, EPOLL_CTL_ADD, w->evfd, EPOLLIN, &w->wake) < 0) fatal("epoll: %s", strerror(errno));
   for (struct listener *l = listeners; l; l = l->next)
     if (epoll_set(w->epfd, EPOLL_CTL_ADD, l->fd, EPOLLIN | EPOLLEXCLUSIVE, &l->h) < 0)

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +198,7 @@ static void on_event(struct handler *h, uint32_t events) {
       // With half close enabled, end of stream is delivered as data.
       c->lib->on_upstream_data(c->wrapper, total, (GoUint64)(uintptr_t)s, n, eof && c->half_close);
     }
-    slices_free(s, n, 1);
+    slices_free(s, n, 0);
     if (err || (eof && !c->half_close)) close_now(c, EV_REMOTE_CLOSE, 0);
     else if (eof) {
       c->read_eof = 1;
@@ -236,7 +237,7 @@ static void run_connect(struct task *t) {
     return;
   }
   int one = 1;
-  setsockopt(c->fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   c->state = U_CONNECTING;
   int r;
   do {

@@ -102,14 +102,15 @@ size_t read_burst(int fd, unsigned long long **out, int *nout, int *eof, int *er
   size_t total = 0;
   unsigned long long *s = xmalloc(sizeof(*s) * 2 * cap);
   *eof = *err = 0;
+  char *next = current_worker->rbuf;
   while (total < READ_LIMIT) {
-    char *p = xmalloc(SLICE);
+    char *p = next;
+    size_t want = READ_LIMIT - total < SLICE ? READ_LIMIT - total : SLICE;
     ssize_t r;
     do {
-      r = read(fd, p, SLICE);
+      r = read(fd, p, want);
     } while (r < 0 && errno == EINTR);
     if (r <= 0) {
-      free(p);
       if (r == 0) *eof = 1;
       else if (errno != EAGAIN && errno != EWOULDBLOCK) *err = errno;
       break;
@@ -123,7 +124,8 @@ size_t read_burst(int fd, unsigned long long **out, int *nout, int *eof, int *er
     s[2 * n + 1] = (unsigned long long)r;
     n++;
     total += (size_t)r;
-    if (r < SLICE) {
+    next += r;
+    if ((size_t)r < want) {
       // A short read usually means the socket is drained; one more read
       // would tell for sure, Envoy does the same with its next event.
       break;
