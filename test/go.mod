@@ -11,6 +11,7 @@ require (
 	github.com/dubbogo/gost v1.14.3
 	github.com/metaproxy/metaproxy v0.0.0-00010101000000-000000000000
 	go.uber.org/zap v1.21.0
+	golang.org/x/image v0.18.0
 	google.golang.org/protobuf v1.36.12
 	sigs.k8s.io/yaml v1.6.0
 )

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# make bench: the core-path micro-benchmarks, then the side-by-side load
+# benchmark (test/bench): dubbo-go and Apache Thrift peers direct, through
+# HAProxy (TCP mode), through metaproxy and through metaprotocol.so in the
+# ABI host. Writes bench/results/latest.{md,png,json}; see bench/README.md.
+#
+# Knobs (environment):
+#   BENCH_ARGS   extra flags for the load benchmark, e.g.
+#                "-duration 10s -workers 1,16,64 -protocols dubbo -repeats 5"
+#   PROFILE=1    also perf-profile metaproxy under the largest load
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=local
+root=$PWD
+out=$root/bench/results
+mkdir -p "$out"
+
+# HAProxy is the L4 baseline; perf only for PROFILE=1.
+need=()
+command -v haproxy >/dev/null || need+=(haproxy)
+[ "${PROFILE:-0}" = 1 ] && ! command -v perf >/dev/null && need+=(linux-perf)
+if [ ${#need[@]} -gt 0 ]; then
+	sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+	echo "==> installing ${need[*]} (apt)"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "==> core path micro-benchmarks (go test -bench CorePath -benchmem ./proxy)"
+micro=$(mktemp)
+trap 'rm -f "$micro"' EXIT
+go test -run '^$' -bench CorePath -benchmem -count 1 ./proxy | tee "$micro"
+
+echo "==> side-by-side load benchmark (builds the peers, metaproxy, the ABI host and metaprotocol.so first)"
+args=(-sidebyside -out "$out" -micro "$micro")
+[ "${PROFILE:-0}" = 1 ] && args+=(-profile)
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+cd test && go test -run '^TestSideBySide$' -count 1 -timeout 30m -v ./bench -args "${args[@]}" ${BENCH_ARGS:-} |
+	grep -v -e '^=== ' -e '^--- PASS' -e '^    --- PASS'
+echo "==> wrote bench/results/latest.md, latest.png, latest.json"

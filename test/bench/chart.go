@@ -1,0 +1,155 @@
+package bench
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io"
+	"math"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+)
+
+// Chart geometry, in pixels.
+const (
+	chartW   = 1200
+	panelH   = 330
+	marginL  = 80
+	marginR  = 20
+	legendH  = 40
+	axisH    = 36 // group labels under a panel
+	barGap   = 4
+	groupGap = 40
+)
+
+var (
+	white = color.RGBA{255, 255, 255, 255}
+	black = color.RGBA{0, 0, 0, 255}
+	grid  = color.RGBA{225, 225, 225, 255}
+	// One color per proxy kind, in Proxies order.
+	barColors = []color.RGBA{{120, 120, 120, 255}, {230, 140, 40, 255}, {40, 110, 200, 255}, {60, 170, 90, 255}}
+)
+
+// panel is one bar chart of the figure.
+type panel struct {
+	title string
+	value func(Result) float64
+	unit  func(float64) string
+}
+
+// Chart draws calls/s and p99 latency of every case of plan that ran, as
+// bars grouped by protocol and worker count, and writes the PNG to w.
+func Chart(w io.Writer, rs Results, plan Plan) error {
+	panels := []panel{
+		{"calls/s (higher is better)", func(r Result) float64 { return r.Result.RPS }, func(v float64) string { return fmt.Sprintf("%.0f", v) }},
+		{"p99 latency, ms (lower is better)", func(r Result) float64 { return float64(r.Result.P99us) / 1000 }, func(v float64) string { return fmt.Sprintf("%.1f", v) }},
+	}
+	img := image.NewRGBA(image.Rect(0, 0, chartW, legendH+len(panels)*(panelH+axisH)))
+	draw.Draw(img, img.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
+	legend(img, plan.Proxies)
+	for i, p := range panels {
+		drawPanel(img, image.Rect(marginL, legendH+i*(panelH+axisH)+20, chartW-marginR, legendH+i*(panelH+axisH)+panelH), p, rs, plan)
+	}
+	return png.Encode(w, img)
+}
+
+func legend(img *image.RGBA, proxies []string) {
+	x := marginL
+	for _, p := range proxies {
+		fill(img, image.Rect(x, 14, x+14, 28), kindColor(p))
+		text(img, x+20, 26, p, black)
+		x += 40 + 7*len(p)
+	}
+}
+
+func kindColor(kind string) color.RGBA {
+	for i, k := range Proxies {
+		if k == kind {
+			return barColors[i%len(barColors)]
+		}
+	}
+	return black
+}
+
+// drawPanel draws one panel's grid, bars, value labels and group labels in
+// area (the plotting rectangle).
+func drawPanel(img *image.RGBA, area image.Rectangle, p panel, rs Results, plan Plan) {
+	type group struct {
+		label string
+		cases []Case
+	}
+	var groups []group
+	top := 0.0
+	for _, proto := range plan.Protocols {
+		for _, w := range plan.Workers {
+			g := group{label: fmt.Sprintf("%s, %d workers", proto, w)}
+			for _, k := range plan.Proxies {
+				c := Case{proto, w, k}
+				g.cases = append(g.cases, c)
+				if r, ok := rs.Find(c); ok {
+					top = math.Max(top, p.value(r))
+				}
+			}
+			groups = append(groups, g)
+		}
+	}
+	text(img, area.Min.X, area.Min.Y-6, p.title, black)
+	top = niceCeil(top)
+	y := func(v float64) int { return area.Max.Y - int(v/top*float64(area.Dy())) }
+	for i := 0; i <= 4; i++ {
+		v := top * float64(i) / 4
+		fill(img, image.Rect(area.Min.X, y(v), area.Max.X, y(v)+1), grid)
+		label := p.unit(v)
+		text(img, area.Min.X-8-7*len(label), y(v)+4, label, black)
+	}
+	if len(groups) == 0 {
+		return
+	}
+	groupW := (area.Dx() - groupGap*(len(groups)-1)) / len(groups)
+	for gi, g := range groups {
+		gx := area.Min.X + gi*(groupW+groupGap)
+		barW := (groupW - barGap*(len(g.cases)-1)) / len(g.cases)
+		for bi, c := range g.cases {
+			bx := gx + bi*(barW+barGap)
+			r, ok := rs.Find(c)
+			if !ok {
+				text(img, bx+barW/2-10, area.Max.Y-4, "n/a", black)
+				continue
+			}
+			v := p.value(r)
+			fill(img, image.Rect(bx, y(v), bx+barW, area.Max.Y), kindColor(c.Proxy))
+			label := p.unit(v)
+			text(img, bx+(barW-7*len(label))/2, y(v)-3, label, black)
+		}
+		text(img, gx+(groupW-7*len(g.label))/2, area.Max.Y+18, g.label, black)
+	}
+	fill(img, image.Rect(area.Min.X, area.Max.Y, area.Max.X, area.Max.Y+1), black)
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten (1 for v <= 0).
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	e := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*e >= v {
+			return m * e
+		}
+	}
+	return 10 * e
+}
+
+func fill(img *image.RGBA, r image.Rectangle, c color.Color) {
+	draw.Draw(img, r, image.NewUniform(c), image.Point{}, draw.Src)
+}
+
+// text draws s with its baseline at y.
+func text(img *image.RGBA, x, y int, s string, c color.Color) {
+	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}

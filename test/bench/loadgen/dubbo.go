@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"dubbo.apache.org/dubbo-go/v3/client"
+	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
+	getty "github.com/apache/dubbo-getty"
+	"github.com/dubbogo/gost/log/logger"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	_ "github.com/metaproxy/metaproxy/test/peers/dubbo/dubbogo" // the dubbo-go extensions of the dubbo protocol
+)
+
+// dubboInterface is the service test/peers/dubbo/dubbopeer's provider
+// exports.
+const dubboInterface = "org.apache.dubbo.samples.basic.api.DemoService"
+
+// callTimeout bounds one call; a slower call counts as an error.
+const callTimeout = 5 * time.Second
+
+// dubboCaller is one dubbo-go consumer shared by every worker: dubbo-go
+// multiplexes concurrent calls over its connections by request id, which
+// is how Dubbo applications call a service.
+type dubboCaller struct {
+	conn *client.Connection
+	args []any
+}
+
+func dialDubbo(addr string) (d *dubboCaller, err error) {
+	quietDubboLogs()
+	// Dial panics in dubbo-go v3.3.1 when the server is unreachable.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("dial %s: dubbo-go panicked: %v", addr, p)
+		}
+	}()
+	cli, err := client.NewClient(
+		client.WithClientProtocolDubbo(),
+		client.WithClientSerialization("hessian2"),
+		client.WithClientRetries(0),
+		// No signal handler: dubbo-go's graceful shutdown panics without a
+		// registry; SIGTERM and SIGQUIT keep Go's default behaviour.
+		client.WithClientShutdown(graceful_shutdown.WithoutInternalSignal()),
+	)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := cli.Dial(dubboInterface, client.WithURL("dubbo://"+addr), client.WithRequestTimeout(callTimeout))
+	if err != nil {
+		return nil, err
+	}
+	return &dubboCaller{conn: conn, args: []any{"bench"}}, nil
+}
+
+// Call makes one sayHello call.
+func (d *dubboCaller) Call(int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	var resp string
+	return d.conn.CallUnary(ctx, d.args, &resp, "sayHello")
+}
+
+// Close does nothing: the process exits after the run, and dubbo-go v3.3.1
+// has no way to close one client's connections.
+func (d *dubboCaller) Close() {}
+
+// quietDubboLogs sends dubbo-go's and getty's logs to stderr at warn level
+// (getty logs every packet at debug by default).
+func quietDubboLogs() {
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(zapcore.WarnLevel)
+	cfg.Encoding = "console"
+	cfg.OutputPaths = []string{"stderr"}
+	logger.InitLogger(&logger.Config{ZapConfig: &cfg})
+	getty.SetLogger(logger.GetLogger())
+}

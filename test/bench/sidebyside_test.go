@@ -1,0 +1,280 @@
+package bench
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/metaproxy/metaproxy/test/abihost"
+	"github.com/metaproxy/metaproxy/test/harness"
+)
+
+var (
+	sideBySide = flag.Bool("sidebyside", false, "run the side-by-side load benchmark (bench/run.sh does)")
+	outDir     = flag.String("out", "", "directory for latest.md, latest.png and latest.json")
+	warmupF    = flag.Duration("warmup", 2*time.Second, "warm-up of each case, not measured")
+	durationF  = flag.Duration("duration", 6*time.Second, "measured phase of each case")
+	workersF   = flag.String("workers", "16,64", "worker counts, comma separated")
+	protocolsF = flag.String("protocols", "dubbo,thrift", "protocols, comma separated")
+	proxiesF   = flag.String("proxies", strings.Join(Proxies, ","), "proxy kinds, comma separated")
+	threadsF   = flag.Int("threads", runtime.NumCPU(), "HAProxy nbthread and ABI host worker loops")
+	noiseF     = flag.String("noise", "dubbo/16/metaproxy", "protocol/workers/proxy of the case run -repeats times")
+	repeatsF   = flag.Int("repeats", 3, "runs of the -noise case in all (1: no noise measurement)")
+	microF     = flag.String("micro", "", "file holding `go test -bench CorePath -benchmem ./proxy` output to report")
+	profileF   = flag.Bool("profile", false, "perf-profile metaproxy under the largest load of each protocol")
+)
+
+func TestMain(m *testing.M) { harness.Main(m) }
+
+// TestSideBySide is `make bench`: every case of the plan given by the flags,
+// one after the other on this machine, then the report.
+func TestSideBySide(t *testing.T) {
+	if !*sideBySide {
+		t.Skip("the load benchmark runs with -sidebyside (make bench)")
+	}
+	plan, err := flagPlan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, plan, *profileF)
+	if *microF != "" {
+		b, err := os.ReadFile(*microF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Micro, err = ParseMicro(string(b)); err != nil {
+			t.Error(err)
+		}
+	}
+	if *outDir != "" {
+		writeReport(t, rep, *outDir)
+	}
+	fmt.Print("\n" + rep.Markdown())
+}
+
+// TestSideBySideSmoke runs every proxy kind briefly at low load, so that
+// `make test` notices when `make bench` breaks. Its numbers mean nothing.
+func TestSideBySideSmoke(t *testing.T) {
+	if testing.Short() || *sideBySide {
+		t.Skip("smoke run of the load benchmark: not in -short mode, nor with -sidebyside")
+	}
+	plan := Plan{Protocols: []string{"dubbo", "thrift"}, Workers: []int{2}, Proxies: Proxies,
+		Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond, Threads: 2, Repeats: 1}
+	rep := run(t, plan, false)
+	for _, r := range rep.Results {
+		if r.OK() && r.Result.OK == 0 {
+			t.Errorf("%+v: no successful call", r.Case)
+		}
+	}
+	if _, ok := rep.Results.Find(Case{"dubbo", 2, Metaproxy}); !ok {
+		t.Error("the metaproxy dubbo case did not run")
+	}
+	writeReport(t, rep, t.TempDir())
+}
+
+// flagPlan builds the plan from the command-line flags.
+func flagPlan() (Plan, error) {
+	p := Plan{Protocols: split(*protocolsF), Proxies: split(*proxiesF), Warmup: *warmupF, Duration: *durationF,
+		Threads: *threadsF, Repeats: *repeatsF}
+	for _, s := range split(*workersF) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return p, fmt.Errorf("-workers: bad count %q", s)
+		}
+		p.Workers = append(p.Workers, n)
+	}
+	for _, proto := range p.Protocols {
+		if _, ok := Protocols[proto]; !ok {
+			return p, fmt.Errorf("-protocols: unknown %q", proto)
+		}
+	}
+	for _, k := range p.Proxies {
+		if !slices.Contains(Proxies, k) {
+			return p, fmt.Errorf("-proxies: unknown %q (know %v)", k, Proxies)
+		}
+	}
+	f := strings.Split(*noiseF, "/")
+	if len(f) != 3 {
+		return p, fmt.Errorf("-noise: want protocol/workers/proxy, got %q", *noiseF)
+	}
+	w, err := strconv.Atoi(f[1])
+	if err != nil {
+		return p, fmt.Errorf("-noise: %v", err)
+	}
+	p.Noise = Case{Protocol: f[0], Workers: w, Proxy: f[2]}
+	return p, nil
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// run measures every case of plan: per protocol, one server for all its
+// cases and a fresh proxy per case. The noise case is repeated after its
+// protocol's cases, and so is the profiled one.
+func run(t *testing.T, plan Plan, profile bool) *Report {
+	root, err := abihost.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &Report{Env: ReadEnvironment(root), Plan: plan, Profiles: map[string]string{}}
+	r := runner{plan: plan, loadgen: harness.Build(t, harness.Module+"/test/bench/loadgen"), opts: ProxyOptions{Threads: plan.Threads}}
+	if slices.Contains(plan.Proxies, ABIHost) {
+		r.opts.ABIHost, r.abiSkip = buildABIHost(t, root)
+	}
+	for _, proto := range plan.Protocols {
+		t.Run(proto, func(t *testing.T) {
+			srv := StartServer(t, proto)
+			for _, w := range plan.Workers {
+				for _, k := range plan.Proxies {
+					rep.Results = append(rep.Results, r.run(t, Case{proto, w, k}, srv, nil))
+				}
+			}
+			if c := plan.Noise; c.Protocol == proto && plan.Repeats > 1 {
+				if first, ok := rep.Results.Find(c); ok {
+					rep.Noise = append(rep.Noise, first)
+					for range plan.Repeats - 1 {
+						rep.Noise = append(rep.Noise, r.run(t, c, srv, nil))
+					}
+				}
+			}
+			if profile {
+				c := Case{proto, slices.Max(plan.Workers), Metaproxy}
+				var prof string
+				r.run(t, c, srv, func(pid int, d time.Duration) {
+					var err error
+					if prof, err = Perf(pid, d*9/10, t.TempDir()); err != nil {
+						prof = err.Error() + "\n"
+					}
+				})
+				rep.Profiles[proto] = prof
+			}
+		})
+	}
+	rep.Env.Finish()
+	return rep
+}
+
+// runner runs single cases.
+type runner struct {
+	plan    Plan
+	loadgen string
+	opts    ProxyOptions
+	abiSkip string
+}
+
+// run measures case c against srv in a subtest. profile, if set, runs
+// alongside the measured phase with the proxy's pid.
+func (r *runner) run(t *testing.T, c Case, srv Server, profile func(pid int, d time.Duration)) Result {
+	res := Result{Case: c, ProxyRequests: -1}
+	ok := t.Run(fmt.Sprintf("%d/%s", c.Workers, c.Proxy), func(t *testing.T) {
+		if c.Proxy == ABIHost && r.abiSkip != "" {
+			res.Skipped = r.abiSkip
+			t.Skip(res.Skipped)
+		}
+		front, skip := StartFront(t, c.Proxy, c.Protocol, srv.Addr, r.opts)
+		if skip != "" {
+			res.Skipped = skip
+			t.Skip(skip)
+		}
+		l := Load{Loadgen: r.loadgen, Protocol: c.Protocol, Addr: front.Addr, Workers: c.Workers,
+			Warmup: r.plan.Warmup, Duration: r.plan.Duration, ProxyPID: front.PID, ServerPID: srv.PID}
+		var wg sync.WaitGroup
+		if profile != nil {
+			l.During = func(d time.Duration) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					profile(front.PID, d)
+				}()
+			}
+		}
+		m, err := l.Run()
+		wg.Wait()
+		if err != nil {
+			res.Failed = err.Error()
+			t.Fatal(err)
+		}
+		res.Measured = m
+		if m.Result.Errors > 0 {
+			t.Errorf("%d of %d calls failed; first: %s", m.Result.Errors, res.Calls(), m.Result.FirstError)
+		}
+		if front.PID != 0 {
+			if res.ProxyPeakRSS, err = PeakRSS(front.PID); err != nil {
+				t.Error(err)
+			}
+		}
+		if front.Requests != nil {
+			if res.ProxyRequests, err = front.Requests(); err != nil {
+				t.Error(err)
+			} else if res.ProxyRequests < res.Calls() {
+				t.Errorf("the proxy counted %d requests, fewer than the %d calls measured", res.ProxyRequests, res.Calls())
+			}
+		}
+	})
+	if !ok && res.OK() {
+		res.Failed = "see the test log"
+	}
+	return res
+}
+
+// buildABIHost builds the ABI host and metaprotocol.so; when they do not
+// build here, it returns why instead.
+func buildABIHost(t *testing.T, root string) (*abihost.Artifacts, string) {
+	dir := t.TempDir()
+	start := time.Now()
+	host, err := abihost.BuildHost(root, dir)
+	if err != nil {
+		t.Logf("ABI host: %v", err)
+		return nil, "the ABI host did not build: " + firstLine(err.Error())
+	}
+	so, err := abihost.BuildPlugin(root, dir)
+	if err != nil {
+		t.Logf("metaprotocol.so: %v", err)
+		return nil, "metaprotocol.so did not build: " + firstLine(err.Error())
+	}
+	t.Logf("built the ABI host and metaprotocol.so in %v", time.Since(start).Round(time.Millisecond))
+	return &abihost.Artifacts{Root: root, Host: host, Plugin: so}, ""
+}
+
+// writeReport writes latest.md, latest.png and latest.json into dir.
+func writeReport(t *testing.T, rep *Report, dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "latest.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Chart(f, rep.Results, rep.Plan); err != nil {
+		t.Error(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Error(err)
+	}
+	rep.Chart = "latest.png"
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"latest.md": []byte(rep.Markdown()), "latest.json": append(js, '\n')} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
