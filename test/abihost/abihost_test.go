@@ -162,11 +162,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func readConfig(t *testing.T, name string) []byte {
 	t.Helper()
-	root, err := Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "envoy-configs", name))
+	b, err := ShippedConfig(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,15 @@ func Root() (string, error) {
 	}
 }
 
+// ShippedConfig returns the file name of the repository's envoy-configs.
+func ShippedConfig(name string) ([]byte, error) {
+	root, err := Root()
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(filepath.Join(root, "envoy-configs", name))
+}
+
 // EnvoyDir returns the directory of the Envoy Go module the plugin is built
 // against; the host compiles against its C headers.
 func EnvoyDir(root string) (string, error) {

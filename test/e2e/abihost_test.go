@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,11 +27,7 @@ var abitest = harness.ABIHost{Tags: []string{"abitest"}}
 
 func shippedConfig(t *testing.T, name string) []byte {
 	t.Helper()
-	root, err := abihost.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "envoy-configs", name))
+	b, err := abihost.ShippedConfig(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,9 +128,56 @@ struct cluster_cfg {
 extern struct cluster_cfg plaintext;
 extern struct listener *listeners;
 
-// ---- connections ----
+// ---- connections (sock.c) ----
+
+struct sock;
+
+// sock_ops are what differs between downstream and upstream connections.
+struct sock_ops {
+  // data hands a read burst (or, with end, the end of stream) to Go.
+  void (*data)(struct sock *s, size_t total, unsigned long long *slices, int n, int end);
+  // closed raises the close event to Go; the socket is closed already.
+  void (*closed)(struct sock *s, int event);
+  // may_write and may_close run on the worker before posted work: they
+  // apply Envoy's checks (connection gone, closed, not ready) and return
+  // whether to go on. may_write runs the write filters too.
+  int (*may_write)(struct sock *s, const char *p, size_t len, int end);
+  int (*may_close)(struct sock *s);
+  // free releases the connection once nothing refers to it.
+  void (*free)(struct sock *s);
+};
+
+// sock is the socket part of a connection; downstream and upstream
+// connections start with one.
+struct sock {
+  struct handler h;
+  const struct sock_ops *ops;
+  atomic_int refs; // the connection itself, its wrapper, posted work
+  struct worker *w;
+  int fd;
+  atomic_int closed; // the close event was raised
+  int close_pending; // a flushing close waits for the write buffer
+  int write_end;     // end_stream written: shut down after the flush
+  int read_eof;      // end of stream read with half close enabled
+  int half_close;
+  struct buf out;
+  char local[96], remote[96];
+};
+
+void sock_ref(struct sock *s);
+void sock_unref(struct sock *s);
+void sock_watch(struct sock *s);
+void sock_event(struct sock *s, uint32_t events);
+void sock_close_now(struct sock *s, int event, int reset);
+void sock_post_write(struct sock *s, const void *p, int len, int end);
+void sock_post_close(struct sock *s, int type);
+// sock_closed_warning logs Envoy's "connection has closed" warning and
+// returns 1 if s is closed.
+int sock_closed_warning(struct sock *s);
+// sock_info answers a connection info call (0: local, 1: remote address).
+void sock_info(struct sock *s, int info_type, void *ret);
+
 void listener_accept(struct handler *h, uint32_t events);
-void upstream_init(void);
 
 // counters reported by the "stats" command
 struct counters {
