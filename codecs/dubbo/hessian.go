@@ -118,35 +118,37 @@ func (r *reader) chunk(p int) (start, units int, final bool, err error) {
 
 // chars walks n UTF-16 units of Hessian's modified UTF-8 from p and
 // returns where they end and whether they hold surrogate halves (characters
-// beyond U+FFFF, which Hessian writes as two 3-byte halves).
+// beyond U+FFFF, which Hessian writes as two 3-byte halves). On error it
+// returns p.
 func (r *reader) chars(p, n int) (end int, surrogates bool, err error) {
 	b := r.b
+	q := p
 	// ASCII runs, eight bytes at a time: one byte per unit.
-	for n >= 8 && len(b)-p >= 8 && binary.LittleEndian.Uint64(b[p:])&0x8080808080808080 == 0 {
-		p, n = p+8, n-8
+	for n >= 8 && len(b)-q >= 8 && binary.LittleEndian.Uint64(b[q:])&0x8080808080808080 == 0 {
+		q, n = q+8, n-8
 	}
 	for ; n > 0; n-- {
-		if p >= len(b) {
-			return p, false, r.fail(p, "truncated string")
+		if q >= len(b) {
+			return p, false, r.fail(q, "truncated string")
 		}
-		switch c := b[p]; {
+		switch c := b[q]; {
 		case c < 0x80:
-			p++
+			q++
 		case c&0xe0 == 0xc0:
-			p += 2
+			q += 2
 		case c&0xf0 == 0xe0:
-			if c == 0xed && p+1 < len(b) && b[p+1] >= 0xa0 {
+			if c == 0xed && q+1 < len(b) && b[q+1] >= 0xa0 {
 				surrogates = true
 			}
-			p += 3
+			q += 3
 		default:
-			return p, false, r.fail(p, fmt.Sprintf("bad utf-8 lead byte 0x%02x in string", c))
+			return p, false, r.fail(q, fmt.Sprintf("bad utf-8 lead byte 0x%02x in string", c))
 		}
 	}
-	if p > len(b) {
+	if q > len(b) {
 		return p, false, r.fail(len(b), "truncated string")
 	}
-	return p, surrogates, nil
+	return q, surrogates, nil
 }
 
 // str reads a string at p; null reads as "" with null set. A string held in

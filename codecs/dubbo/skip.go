@@ -30,7 +30,10 @@ func (r *reader) skipValue(p int) (int, error) {
 			continue
 		}
 		if n := fixedSize(t); n > 0 {
-			return p + n, r.need(p, n)
+			if err := r.need(p, n); err != nil {
+				return p, err
+			}
+			return p + n, nil
 		}
 		switch {
 		case isStringTag(t):
