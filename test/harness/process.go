@@ -173,3 +173,13 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Wait waits for the process to exit and returns its exit error (nil for
+// status 0).
+func (p *Process) Wait() error {
+	<-p.exited
+	return p.waitErr
+}
