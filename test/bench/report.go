@@ -19,8 +19,8 @@ type Report struct {
 	Noise Results
 	// Micro are the core-path micro-benchmarks.
 	Micro []Micro
-	// Profiles are perf reports of metaproxy under load, by protocol.
-	Profiles map[string]string
+	// Profiles are perf's views of the proxies under the largest load.
+	Profiles []Profile
 	// Chart is the chart's file name, relative to the markdown file.
 	Chart string
 }
@@ -47,10 +47,8 @@ func (r *Report) Markdown() string {
 	if len(r.Micro) > 0 {
 		fmt.Fprintf(&b, "\n## Core path (go test -run '^$' -bench CorePath -benchmem ./proxy)\n\n%s", microTable(r.Micro))
 	}
-	for _, p := range r.Plan.Protocols {
-		if prof := r.Profiles[p]; prof != "" {
-			fmt.Fprintf(&b, "\n## Profile: metaproxy, %s, %d workers\n\n```\n%s```\n", p, slices.Max(r.Plan.Workers), prof)
-		}
+	if len(r.Profiles) > 0 {
+		fmt.Fprintf(&b, "\n## Profiles\n\n%s", profilesMarkdown(r.Profiles))
 	}
 	if r.Chart != "" {
 		fmt.Fprintf(&b, "\n## Chart\n\n![calls/s and p99 by case](%s)\n", r.Chart)

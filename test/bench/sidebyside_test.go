@@ -132,7 +132,7 @@ func run(t *testing.T, plan Plan, profile bool) *Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := &Report{Env: ReadEnvironment(root), Plan: plan, Profiles: map[string]string{}}
+	rep := &Report{Env: ReadEnvironment(root), Plan: plan}
 	r := runner{plan: plan, loadgen: harness.Build(t, harness.Module+"/test/bench/loadgen"), opts: ProxyOptions{Threads: plan.Threads}}
 	if slices.Contains(plan.Proxies, ABIHost) {
 		r.opts.ABIHost, r.abiSkip = buildABIHost(t, root)
@@ -154,15 +154,7 @@ func run(t *testing.T, plan Plan, profile bool) *Report {
 				}
 			}
 			if profile {
-				c := Case{proto, slices.Max(plan.Workers), Metaproxy}
-				var prof string
-				r.run(t, c, srv, func(pid int, d time.Duration) {
-					var err error
-					if prof, err = Perf(pid, d*9/10, t.TempDir()); err != nil {
-						prof = err.Error() + "\n"
-					}
-				})
-				rep.Profiles[proto] = prof
+				rep.Profiles = append(rep.Profiles, r.profile(t, proto, srv)...)
 			}
 		})
 	}
@@ -231,6 +223,29 @@ func (r *runner) run(t *testing.T, c Case, srv Server, profile func(pid int, d t
 		res.Failed = "see the test log"
 	}
 	return res
+}
+
+// profile runs each proxy of the plan once more at the largest worker
+// count under perf: system calls counted for all, stacks sampled for
+// metaproxy and metaproxy.so.
+func (r *runner) profile(t *testing.T, proto string, srv Server) []Profile {
+	var ps []Profile
+	for _, k := range []string{HAProxy, Metaproxy, ABIHost} {
+		if !slices.Contains(r.plan.Proxies, k) {
+			continue
+		}
+		c := Case{proto, slices.Max(r.plan.Workers), k}
+		p := Profile{}
+		res := r.run(t, c, srv, func(pid int, d time.Duration) {
+			p = ProfileProxy(pid, d*9/10, k != HAProxy, t.TempDir())
+		})
+		if !res.OK() {
+			continue
+		}
+		p.Case, p.RPS = c, res.Result.RPS
+		ps = append(ps, p)
+	}
+	return ps
 }
 
 // buildABIHost builds the ABI host and metaprotocol.so; when they do not

@@ -1,0 +1,88 @@
+package bench
+
+import (
+	"bytes"
+	"image/png"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeResult is a case that made calls calls in 1 s with the given proxy
+// CPU per call and p99.
+func fakeResult(c Case, calls int64, cpuPerCall time.Duration, p99us int64, rss int64) Result {
+	r := Result{Case: c, ProxyPeakRSS: rss, ProxyRequests: -1}
+	r.Result.OK = calls
+	r.Result.RPS = float64(calls)
+	r.Result.P99us = p99us
+	r.ProxyCPU = cpuPerCall * time.Duration(calls)
+	r.Elapsed = time.Second
+	return r
+}
+
+func testReport() *Report {
+	plan := Plan{Protocols: []string{"dubbo"}, Workers: []int{16}, Proxies: Proxies, Warmup: time.Second,
+		Duration: 2 * time.Second, Threads: 2, Noise: Case{"dubbo", 16, Metaproxy}, Repeats: 2}
+	rs := Results{
+		fakeResult(Case{"dubbo", 16, Direct}, 10000, 0, 2000, 0),
+		fakeResult(Case{"dubbo", 16, HAProxy}, 6000, 30*time.Microsecond, 4000, 8<<20),
+		fakeResult(Case{"dubbo", 16, Metaproxy}, 7500, 24*time.Microsecond, 3000, 40<<20),
+		{Case: Case{"dubbo", 16, ABIHost}, Skipped: "the ABI host did not build: gcc: not found"},
+	}
+	return &Report{Env: Environment{CPUs: 2}, Plan: plan, Results: rs,
+		Noise: Results{rs[2], fakeResult(Case{"dubbo", 16, Metaproxy}, 6000, 27*time.Microsecond, 3500, 40<<20)},
+		Micro: []Micro{{"CorePathDubbo", 900, 0, 0}, {"CorePathThrift", 2500, 0, 1}},
+		Chart: "latest.png"}
+}
+
+func TestMarkdown(t *testing.T) {
+	md := testReport().Markdown()
+	for _, want := range []string{
+		// metaproxy row: 7500 calls/s, 24 µs, 40 MiB; 0.75× direct, 1.25× HAProxy, 0.80× HAProxy's CPU.
+		"| metaproxy    |      16 |    7500 |",
+		"|              24.0 |               40.0 |            0.75× |             1.25× |              0.80× |",
+		"| metaproxy.so |      16 | not run |",
+		"- metaproxy.so, 16 workers: not run: the ABI host did not build: gcc: not found",
+		"metaproxy CPU/call 24.0 µs vs HAProxy 30.0 µs (0.80×, target ≤ 1.00×): **met**",
+		"metaproxy 7500 calls/s vs HAProxy 6000 (1.25×, target ≥ 1.00×): **met**",
+		"metaproxy peak RSS 40.0 MiB (target ≤ 30): **missed**",
+		"core path CorePathDubbo: 900 ns/op (target ≤ 2000), 0 allocs/op (target 0): **met**",
+		"core path CorePathThrift: 2500 ns/op (target ≤ 2000), 1 allocs/op (target 0): **missed**",
+		"| spread |     22% |",
+		"![calls/s and p99 by case](latest.png)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestChartIsAPNG(t *testing.T) {
+	r := testReport()
+	var b bytes.Buffer
+	if err := Chart(&b, r.Results, r.Plan); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := img.Bounds().Dx(); got != chartW {
+		t.Errorf("width %d, want %d", got, chartW)
+	}
+	// The metaproxy bar of the calls/s panel is drawn in its color.
+	found := false
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y && !found; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			c := kindColor(Metaproxy)
+			if r>>8 == uint32(c.R) && g>>8 == uint32(c.G) && bl>>8 == uint32(c.B) {
+				found = true
+				break
+			}
+		}
+	}
+	if !found {
+		t.Error("no pixel in metaproxy's color")
+	}
+}
