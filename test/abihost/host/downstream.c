@@ -70,7 +70,7 @@ static int d_may_write(struct sock *s, const char *p, size_t len, int end) {
   int n;
   unsigned long long *sl = slices_of(p, len, &n);
   GoUint64 st = c->l->lib->on_downstream_write(c->wrapper, len, (GoUint64)(uintptr_t)sl, n, end);
-  slices_free(sl, n, 0);
+  free(sl);
   return st != FILTER_STOP_ITERATION && !atomic_load(&s->closed);
 }
 

@@ -99,11 +99,11 @@ int buf_flush(struct buf *b, int fd);
 // buffer as SLICE-sized slices, like Envoy's RawBufferSocket::doRead. It
 // returns the byte count and sets *eof on end of stream, *err on a socket
 // error. *slices is Envoy's unsigned long long[2n] of (pointer, length),
-// valid until the worker's next read; free it with slices_free(s, n, 0).
+// pointing into the buffer until the worker's next read; free() it.
 size_t read_burst(int fd, unsigned long long **slices, int *n, int *eof, int *err);
-// slices_of splits len bytes at p into SLICE-sized slices without copying.
+// slices_of splits len bytes at p into SLICE-sized slices without copying;
+// free() the result.
 unsigned long long *slices_of(const char *p, size_t len, int *n);
-void slices_free(unsigned long long *slices, int n, int owned);
 
 void addr_string(int fd, int peer, char *out, size_t outlen);
 int epoll_set(int epfd, int op, int fd, uint32_t events, struct handler *h);

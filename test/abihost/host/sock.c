@@ -79,7 +79,7 @@ void sock_event(struct sock *s, uint32_t events) {
     // without, it closes the connection. Envoy drains its read buffer
     // after the filter whatever the filter returns.
     if (total > 0 || (eof && s->half_close)) s->ops->data(s, total, sl, n, eof && s->half_close);
-    slices_free(sl, n, 0);
+    free(sl);
     if (err || (eof && !s->half_close)) {
       sock_close_now(s, EV_REMOTE_CLOSE, 0);
     } else if (eof && !atomic_load(&s->closed)) {
@@ -137,12 +137,14 @@ struct close_task {
 static void run_close(struct task *t) {
   struct close_task *ct = (struct close_task *)t;
   struct sock *s = ct->s;
-  if (!s->ops->may_close(s)) {
-  } else if ((ct->type == CLOSE_FLUSH_WRITE || ct->type == CLOSE_FLUSH_WRITE_AND_DELAY) && s->out.len > s->out.off) {
-    s->close_pending = 1;
-    sock_watch(s);
-  } else {
-    sock_close_now(s, EV_LOCAL_CLOSE, ct->type == CLOSE_ABORT_RESET);
+  int flushing = ct->type == CLOSE_FLUSH_WRITE || ct->type == CLOSE_FLUSH_WRITE_AND_DELAY;
+  if (s->ops->may_close(s)) {
+    if (flushing && s->out.len > s->out.off) {
+      s->close_pending = 1; // closed once the write buffer drains
+      sock_watch(s);
+    } else {
+      sock_close_now(s, EV_LOCAL_CLOSE, ct->type == CLOSE_ABORT_RESET);
+    }
   }
   sock_unref(s);
   free(ct);

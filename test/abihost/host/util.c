@@ -148,12 +148,6 @@ unsigned long long *slices_of(const char *p, size_t len, int *nout) {
   return s;
 }
 
-void slices_free(unsigned long long *s, int n, int owned) {
-  if (owned)
-    for (int i = 0; i < n; i++) free((void *)(uintptr_t)s[2 * i]);
-  free(s);
-}
-
 void addr_string(int fd, int peer, char *out, size_t outlen) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
