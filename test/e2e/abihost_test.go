@@ -1,23 +1,20 @@
 package e2e
 
-// Tests specific to metaprotocol.so in the ABI host (the shared suites run
-// against it through harness.Proxies): the shipped Envoy and Istio configs
-// with real peers, the settings Envoy deployments need, panics, connect
-// failures and the release of Envoy's objects.
+// Tests specific to metaprotocol.so in the ABI host (harness.ABIHost, the
+// harness.Proxy that runs the shared Dubbo and Thrift suites against it):
+// the shipped Envoy and Istio configs with real peers, the settings Envoy
+// deployments need, panics, connect failures and the release of Envoy's
+// objects.
 
 import (
 	"context"
-	"encoding/json"
-	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/metaproxy/metaproxy/test/abihost"
 	"github.com/metaproxy/metaproxy/test/harness"
-	"github.com/metaproxy/metaproxy/test/harness/load"
 	"github.com/metaproxy/metaproxy/test/peers/dubbo/rawdubbo"
 	thriftpeer "github.com/metaproxy/metaproxy/test/peers/thrift"
 )
@@ -126,7 +123,7 @@ func TestABIHostIstio(t *testing.T) {
 
 // panicBootstrap routes DemoService to p through the test-only panicking
 // codec and filter.
-func panicBootstrap(t testing.TB, p *harness.DubboProvider) string {
+func panicBootstrap(t *testing.T, p *harness.DubboProvider) string {
 	return harness.Bootstrap{
 		Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
 			Protocol:     "dubbo",
@@ -216,7 +213,7 @@ func TestABIHostLargeFrames(t *testing.T) {
 	}
 }
 
-func panicFreeBootstrap(t testing.TB, p *harness.DubboProvider) string {
+func panicFreeBootstrap(t *testing.T, p *harness.DubboProvider) string {
 	return harness.Bootstrap{
 		Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
 			Protocol: "dubbo", Multiplexing: true,
@@ -283,66 +280,4 @@ func waitStats(t *testing.T, stats func() map[string]int64, what string, cond fu
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// BenchmarkDubboThroughHosts measures one closed-loop dubbo-go load (16
-// callers, 5 s) straight to the provider, through the standalone proxy and
-// through metaprotocol.so in the ABI host, in one run on the same machine.
-// It reports calls/s, p99 and the proxy process's CPU per call. Run it with
-//
-//	go test ./e2e -run '^$' -bench DubboThroughHosts -benchtime 1x
-func BenchmarkDubboThroughHosts(b *testing.B) {
-	p := harness.StartDubboProvider(b, "bench")
-	measure := func(b *testing.B, addr string, pid int) {
-		var before time.Duration
-		if pid != 0 {
-			before = cpu(b, pid)
-		}
-		out, err := harness.DubboConsumer(b, addr, "-c", "16", "-d", "5s", "-warmup", "200")
-		if err != nil {
-			b.Fatal(err)
-		}
-		var r load.Result
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			b.Fatalf("%v: %q", err, out)
-		}
-		if r.Errors > 0 {
-			b.Fatalf("%d errors: %s", r.Errors, r.FirstError)
-		}
-		b.ReportMetric(r.RPS, "calls/s")
-		b.ReportMetric(float64(r.P99us), "p99-µs")
-		if pid != 0 {
-			// The warm-up calls used CPU too.
-			calls := float64(r.OK + 16*200)
-			b.ReportMetric(float64((cpu(b, pid)-before).Microseconds())/calls, "proxy-cpu-µs/call")
-		}
-	}
-	b.Run("direct", func(b *testing.B) { measure(b, p.Addr(), 0) })
-	bootstrap := panicFreeBootstrap(b, p)
-	b.Run("standalone", func(b *testing.B) {
-		addr := harness.Standalone{}.Start(b, bootstrap)
-		measure(b, addr, pidOf(b, addr))
-	})
-	b.Run("abihost", func(b *testing.B) {
-		h := harness.ABIHost{}.StartHost(b, bootstrap)
-		measure(b, h.FirstAddr(), h.PID())
-	})
-}
-
-func cpu(b *testing.B, pid int) time.Duration {
-	d, err := abihost.ProcessCPU(pid)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return d
-}
-
-func pidOf(b *testing.B, addr string) int {
-	_, port, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(port)
-	pid, err := abihost.PIDListening(n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return pid
 }
