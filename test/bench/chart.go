@@ -41,8 +41,9 @@ type panel struct {
 	unit  func(float64) string
 }
 
-// Chart draws calls/s and p99 latency of every case of plan that ran, as
-// bars grouped by protocol and worker count, and writes the PNG to w.
+// Chart draws calls/s and p99 latency of every case of plan that ran (its
+// median run), as bars grouped by protocol and worker count, and writes
+// the PNG to w.
 func Chart(w io.Writer, rs Results, plan Plan) error {
 	panels := []panel{
 		{"calls/s (higher is better)", func(r Result) float64 { return r.Result.RPS }, func(v float64) string { return fmt.Sprintf("%.0f", v) }},
@@ -90,7 +91,7 @@ func drawPanel(img *image.RGBA, area image.Rectangle, p panel, rs Results, plan 
 			for _, k := range plan.Proxies {
 				c := Case{proto, w, k}
 				g.cases = append(g.cases, c)
-				if r, ok := rs.Find(c); ok {
+				if r, ok := rs.Median(c); ok {
 					top = math.Max(top, p.value(r))
 				}
 			}
@@ -115,7 +116,7 @@ func drawPanel(img *image.RGBA, area image.Rectangle, p panel, rs Results, plan 
 		barW := (groupW - barGap*(len(g.cases)-1)) / len(g.cases)
 		for bi, c := range g.cases {
 			bx := gx + bi*(barW+barGap)
-			r, ok := rs.Find(c)
+			r, ok := rs.Median(c)
 			if !ok {
 				text(img, bx+barW/2-10, area.Max.Y-4, "n/a", black)
 				continue

@@ -22,33 +22,52 @@ func fakeResult(c Case, calls int64, cpuPerCall time.Duration, p99us int64, rss 
 
 func testReport() *Report {
 	plan := Plan{Protocols: []string{"dubbo"}, Workers: []int{16}, Proxies: Proxies, Warmup: time.Second,
-		Duration: 2 * time.Second, Threads: 2, Noise: Case{"dubbo", 16, Metaproxy}, Repeats: 2}
+		Duration: 2 * time.Second, Threads: 2, Rounds: 3}
+	mp := Case{"dubbo", 16, Metaproxy}
 	rs := Results{
 		fakeResult(Case{"dubbo", 16, Direct}, 10000, 0, 2000, 0),
 		fakeResult(Case{"dubbo", 16, HAProxy}, 6000, 30*time.Microsecond, 4000, 8<<20),
-		fakeResult(Case{"dubbo", 16, Metaproxy}, 7500, 24*time.Microsecond, 3000, 40<<20),
+		fakeResult(mp, 8000, 20*time.Microsecond, 2500, 20<<20),
+		fakeResult(mp, 7500, 24*time.Microsecond, 3000, 40<<20),
+		{Case: mp, Failed: "loadgen: exit status 1"},
+		fakeResult(mp, 6000, 27*time.Microsecond, 3500, 10<<20),
+		{Case: Case{"dubbo", 16, ABIHost}, Skipped: "the ABI host did not build: gcc: not found"},
 		{Case: Case{"dubbo", 16, ABIHost}, Skipped: "the ABI host did not build: gcc: not found"},
 	}
 	return &Report{Env: Environment{CPUs: 2}, Plan: plan, Results: rs,
-		Noise: Results{rs[2], fakeResult(Case{"dubbo", 16, Metaproxy}, 6000, 27*time.Microsecond, 3500, 40<<20)},
 		Micro: []Micro{{"CorePathDubbo", 900, 0, 0}, {"CorePathThrift", 2500, 0, 1}},
 		Chart: "latest.png"}
+}
+
+func TestMedian(t *testing.T) {
+	rs := testReport().Results
+	m, ok := rs.Median(Case{"dubbo", 16, Metaproxy})
+	if !ok || m.Result.RPS != 7500 {
+		t.Errorf("Median = %v, %v; want the 7500 calls/s run", m.Result.RPS, ok)
+	}
+	if n := len(rs.Runs(Case{"dubbo", 16, Metaproxy})); n != 3 {
+		t.Errorf("Runs: %d, want the 3 that produced numbers", n)
+	}
+	if _, ok := rs.Median(Case{"dubbo", 16, ABIHost}); ok {
+		t.Error("Median of a case that never ran")
+	}
 }
 
 func TestMarkdown(t *testing.T) {
 	md := testReport().Markdown()
 	for _, want := range []string{
-		// metaproxy row: 7500 calls/s, 24 µs, 40 MiB; 0.75× direct, 1.25× HAProxy, 0.80× HAProxy's CPU.
+		// The median metaproxy run: 7500 calls/s, 24 µs, 40 MiB; 0.75× direct, 1.25× HAProxy, 0.80× HAProxy's CPU.
 		"| metaproxy    |      16 |    7500 |",
 		"|              24.0 |               40.0 |            0.75× |             1.25× |              0.80× |",
 		"| metaproxy.so |      16 | not run |",
-		"- metaproxy.so, 16 workers: not run: the ABI host did not build: gcc: not found",
+		"- metaproxy, 16 workers: FAILED: loadgen: exit status 1\n- metaproxy.so, 16 workers: not run: the ABI host did not build: gcc: not found\n\n",
 		"metaproxy CPU/call 24.0 µs vs HAProxy 30.0 µs (0.80×, target ≤ 1.00×): **met**",
 		"metaproxy 7500 calls/s vs HAProxy 6000 (1.25×, target ≥ 1.00×): **met**",
-		"metaproxy peak RSS 40.0 MiB (target ≤ 30): **missed**",
+		"metaproxy peak RSS 40.0 MiB, highest of its runs (target ≤ 30): **missed**",
 		"core path CorePathDubbo: 900 ns/op (target ≤ 2000), 0 allocs/op (target 0): **met**",
 		"core path CorePathThrift: 2500 ns/op (target ≤ 2000), 1 allocs/op (target 0): **missed**",
-		"| spread |     22% |",
+		// 6000–8000 calls/s: 27 % of 7500; p99 1000/3000 µs; CPU 7/24 µs.
+		"| dubbo    |      16 | metaproxy |    3 |       6000–8000 |            27% |        33% |                   29% |",
 		"![calls/s and p99 by case](latest.png)",
 	} {
 		if !strings.Contains(md, want) {

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"cmp"
+	"slices"
 	"time"
 )
 
@@ -11,9 +13,11 @@ type Case struct {
 	Proxy    string // one of Proxies
 }
 
-// Result is one case's numbers, or why it has none.
+// Result is one run of a case: its numbers, or why it has none.
 type Result struct {
 	Case
+	// Round numbers the runs of the case, from 1.
+	Round int
 	// Skipped says why the case did not run; Failed why it failed. The
 	// numbers are zero then.
 	Skipped, Failed string
@@ -45,13 +49,36 @@ func (r Result) Other() time.Duration {
 	return max(r.MachineBusy-r.ProxyCPU-r.ServerCPU-r.ClientCPU, 0)
 }
 
-// Results are the results of a run in the order they were measured.
+// Results are the runs of a benchmark in the order they were made.
 type Results []Result
 
-// Find returns the first result of c that ran.
-func (rs Results) Find(c Case) (Result, bool) {
+// Runs returns the runs of c that produced numbers.
+func (rs Results) Runs(c Case) Results {
+	var out Results
 	for _, r := range rs {
 		if r.Case == c && r.OK() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Median returns the run of c with the median calls/s (the lower middle
+// one for an even count): a whole run, so that its numbers belong
+// together.
+func (rs Results) Median(c Case) (Result, bool) {
+	runs := rs.Runs(c)
+	if len(runs) == 0 {
+		return Result{}, false
+	}
+	slices.SortStableFunc(runs, func(a, b Result) int { return cmp.Compare(a.Result.RPS, b.Result.RPS) })
+	return runs[(len(runs)-1)/2], true
+}
+
+// First returns the first run of c, whether it produced numbers or not.
+func (rs Results) First(c Case) (Result, bool) {
+	for _, r := range rs {
+		if r.Case == c {
 			return r, true
 		}
 	}

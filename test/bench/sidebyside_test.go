@@ -21,14 +21,13 @@ import (
 var (
 	sideBySide = flag.Bool("sidebyside", false, "run the side-by-side load benchmark (bench/run.sh does)")
 	outDir     = flag.String("out", "", "directory for latest.md, latest.png and latest.json")
-	warmupF    = flag.Duration("warmup", 2*time.Second, "warm-up of each case, not measured")
-	durationF  = flag.Duration("duration", 6*time.Second, "measured phase of each case")
+	warmupF    = flag.Duration("warmup", time.Second, "warm-up of each run, not measured")
+	durationF  = flag.Duration("duration", 3*time.Second, "measured phase of each run")
+	roundsF    = flag.Int("rounds", 3, "runs of each case (tables show the median run)")
 	workersF   = flag.String("workers", "16,64", "worker counts, comma separated")
 	protocolsF = flag.String("protocols", "dubbo,thrift", "protocols, comma separated")
 	proxiesF   = flag.String("proxies", strings.Join(Proxies, ","), "proxy kinds, comma separated")
 	threadsF   = flag.Int("threads", runtime.NumCPU(), "HAProxy nbthread and ABI host worker loops")
-	noiseF     = flag.String("noise", "dubbo/16/metaproxy", "protocol/workers/proxy of the case run -repeats times")
-	repeatsF   = flag.Int("repeats", 3, "runs of the -noise case in all (1: no noise measurement)")
 	microF     = flag.String("micro", "", "file holding `go test -bench CorePath -benchmem ./proxy` output to report")
 	profileF   = flag.Bool("profile", false, "perf-profile metaproxy under the largest load of each protocol")
 )
@@ -68,14 +67,14 @@ func TestSideBySideSmoke(t *testing.T) {
 		t.Skip("smoke run of the load benchmark: not in -short mode, nor with -sidebyside")
 	}
 	plan := Plan{Protocols: []string{"dubbo", "thrift"}, Workers: []int{2}, Proxies: Proxies,
-		Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond, Threads: 2, Repeats: 1}
+		Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond, Threads: 2, Rounds: 1}
 	rep := run(t, plan, false)
 	for _, r := range rep.Results {
 		if r.OK() && r.Result.OK == 0 {
 			t.Errorf("%+v: no successful call", r.Case)
 		}
 	}
-	if _, ok := rep.Results.Find(Case{"dubbo", 2, Metaproxy}); !ok {
+	if _, ok := rep.Results.Median(Case{"dubbo", 2, Metaproxy}); !ok {
 		t.Error("the metaproxy dubbo case did not run")
 	}
 	writeReport(t, rep, t.TempDir())
@@ -84,7 +83,7 @@ func TestSideBySideSmoke(t *testing.T) {
 // flagPlan builds the plan from the command-line flags.
 func flagPlan() (Plan, error) {
 	p := Plan{Protocols: split(*protocolsF), Proxies: split(*proxiesF), Warmup: *warmupF, Duration: *durationF,
-		Threads: *threadsF, Repeats: *repeatsF}
+		Threads: *threadsF, Rounds: *roundsF}
 	for _, s := range split(*workersF) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -102,15 +101,9 @@ func flagPlan() (Plan, error) {
 			return p, fmt.Errorf("-proxies: unknown %q (know %v)", k, Proxies)
 		}
 	}
-	f := strings.Split(*noiseF, "/")
-	if len(f) != 3 {
-		return p, fmt.Errorf("-noise: want protocol/workers/proxy, got %q", *noiseF)
+	if p.Rounds < 1 {
+		return p, fmt.Errorf("-rounds: want at least 1")
 	}
-	w, err := strconv.Atoi(f[1])
-	if err != nil {
-		return p, fmt.Errorf("-noise: %v", err)
-	}
-	p.Noise = Case{Protocol: f[0], Workers: w, Proxy: f[2]}
 	return p, nil
 }
 
@@ -125,8 +118,8 @@ func split(s string) []string {
 }
 
 // run measures every case of plan: per protocol, one server for all its
-// cases and a fresh proxy per case. The noise case is repeated after its
-// protocol's cases, and so is the profiled one.
+// cases and a fresh proxy per run; per worker count, every proxy once per
+// round. The profiled runs come after a protocol's cases.
 func run(t *testing.T, plan Plan, profile bool) *Report {
 	root, err := abihost.Root()
 	if err != nil {
@@ -141,15 +134,11 @@ func run(t *testing.T, plan Plan, profile bool) *Report {
 		t.Run(proto, func(t *testing.T) {
 			srv := StartServer(t, proto)
 			for _, w := range plan.Workers {
-				for _, k := range plan.Proxies {
-					rep.Results = append(rep.Results, r.run(t, Case{proto, w, k}, srv, nil))
-				}
-			}
-			if c := plan.Noise; c.Protocol == proto && plan.Repeats > 1 {
-				if first, ok := rep.Results.Find(c); ok {
-					rep.Noise = append(rep.Noise, first)
-					for range plan.Repeats - 1 {
-						rep.Noise = append(rep.Noise, r.run(t, c, srv, nil))
+				for round := 1; round <= plan.Rounds; round++ {
+					for _, k := range plan.Proxies {
+						res := r.run(t, Case{proto, w, k}, srv, nil)
+						res.Round = round
+						rep.Results = append(rep.Results, res)
 					}
 				}
 			}
