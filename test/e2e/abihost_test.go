@@ -54,6 +54,11 @@ func TestABIHostShippedDubbo(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			addr := harness.ABIHost{KeepEnv: keepEnv}.Start(t, bootstrap)
+			// A raw call first: without cgocheck=0 the first dial fails
+			// and the connection closes, which dubbo-go would retry.
+			if r := call(t, dialRaw(t, addr), sayHello("raw")); r.String() != p.HelloFrom("raw") {
+				t.Fatalf("got %q, want %q", r.String(), p.HelloFrom("raw"))
+			}
 			out, err := harness.DubboConsumer(t, addr, "-name", "ann", "-n", "3")
 			if err != nil {
 				t.Fatal(err)
