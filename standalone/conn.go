@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/metaproxy/metaproxy/proxy"
@@ -14,30 +15,38 @@ import (
 
 const readChunk = 64 << 10
 
-// conn adapts a net.Conn to proxy.Conn. Writes never block the caller: they
-// are appended to a buffer that one writer goroutine flushes, so all the
-// frames produced while a write is in progress leave in the next single
-// system call (batching), and a slow peer only ever stalls its own writer.
+// conn adapts a net.Conn to proxy.Conn. Write never blocks on the peer:
+//
+//   - when nobody is writing, the caller writes at once with a non-blocking
+//     system call (the common case: no goroutine switch);
+//   - while a write is in progress, frames are appended to a buffer that
+//     the writer drains in its next system call (batching under load);
+//   - when the socket is full, the rest goes to a writer goroutine that
+//     waits for the peer, so a slow peer only ever stalls its own writes,
+//     up to maxBuf bytes, after which the connection is closed.
 type conn struct {
 	c      net.Conn
+	raw    syscall.RawConn // nil when c is not a *net.TCPConn
 	maxBuf int
 
 	mu      sync.Mutex
 	buf     []byte
 	spare   []byte
-	closing bool // close after flushing
+	busy    bool // a goroutine is writing to the socket
+	closing bool // close once buf is flushed
 	closed  bool
 	wake    chan struct{}
-	done    chan struct{}
+	done    chan struct{} // closed by shut
 }
 
 var errClosed = errors.New("connection closed")
 
 func newConn(c net.Conn, maxBuf int) *conn {
+	w := &conn{c: c, maxBuf: maxBuf, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
+		w.raw, _ = tc.SyscallConn()
 	}
-	w := &conn{c: c, maxBuf: maxBuf, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go w.writeLoop()
 	return w
 }
@@ -49,23 +58,103 @@ func (w *conn) Write(b []byte) error {
 		w.mu.Unlock()
 		return errClosed
 	}
-	if len(w.buf)+len(b) > w.maxBuf {
+	if w.busy || w.raw == nil {
+		if len(w.buf)+len(b) > w.maxBuf {
+			w.mu.Unlock()
+			w.Close(false)
+			return errors.New("write buffer over the limit: peer too slow")
+		}
+		w.buf = append(w.buf, b...)
+		if !w.busy {
+			w.busy = true
+			w.mu.Unlock()
+			w.kick()
+			return nil
+		}
 		w.mu.Unlock()
-		w.Close(false)
-		return errors.New("write buffer over the limit: peer too slow")
+		return nil
 	}
-	w.buf = append(w.buf, b...)
+	w.busy = true
 	w.mu.Unlock()
+	for {
+		n, err := w.tryWrite(b)
+		if err != nil {
+			w.shut()
+			return err
+		}
+		w.mu.Lock()
+		if n < len(b) {
+			// The socket is full: queue the rest ahead of what others
+			// appended meanwhile and let the writer goroutine wait.
+			rest := append(w.spare[:0], b[n:]...)
+			w.buf, w.spare = append(rest, w.buf...), w.buf[:0]
+			w.mu.Unlock()
+			w.kick()
+			return nil
+		}
+		if len(w.buf) == 0 {
+			w.busy = false
+			closing := w.closing
+			w.mu.Unlock()
+			if closing {
+				w.shut()
+			}
+			return nil
+		}
+		// Others appended while we wrote: send their frames in one go.
+		b = w.buf
+		w.buf = w.spare[:0]
+		w.spare = b[:0]
+		w.mu.Unlock()
+	}
+}
+
+// tryWrite writes what the socket takes without waiting.
+func (w *conn) tryWrite(b []byte) (int, error) {
+	var n int
+	var werr error
+	err := w.raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			k, err := syscall.Write(int(fd), b[n:])
+			if k > 0 {
+				n += k
+			}
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true
+			case err != nil:
+				werr = err
+				return true
+			case k == 0:
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+func (w *conn) kick() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
+// writeLoop drains the buffer with blocking writes once Write found the
+// socket full. It owns the socket while w.busy is set by a kick.
 func (w *conn) writeLoop() {
-	defer close(w.done)
-	for range w.wake {
+	for {
+		select {
+		case <-w.wake:
+		case <-w.done:
+			return
+		}
 		for {
 			w.mu.Lock()
 			if w.closed {
@@ -73,6 +162,7 @@ func (w *conn) writeLoop() {
 				return
 			}
 			if len(w.buf) == 0 {
+				w.busy = false
 				closing := w.closing
 				w.mu.Unlock()
 				if closing {
@@ -101,10 +191,15 @@ func (w *conn) writeLoop() {
 
 func (w *conn) shut() {
 	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
 	w.closed = true
 	w.buf = nil
 	w.mu.Unlock()
 	_ = w.c.Close()
+	close(w.done)
 }
 
 // Close implements proxy.Conn.
@@ -114,15 +209,11 @@ func (w *conn) Close(flush bool) {
 		w.mu.Unlock()
 		return
 	}
-	if flush && len(w.buf) > 0 {
+	if flush && (w.busy || len(w.buf) > 0) {
+		// The current writer closes the socket once the buffer is empty.
 		w.closing = true
 		w.mu.Unlock()
-		// Bound the time a flush may take.
 		_ = w.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
 		return
 	}
 	w.mu.Unlock()
@@ -144,7 +235,7 @@ func (d dialer) Dial(addr string, h proxy.UpstreamHandler) {
 		}
 		c := newConn(nc, d.maxBuf)
 		h.OnConnect(c)
-		readLoop(nc, h.OnData)
+		_ = readLoop(nc, h.OnData)
 		c.Close(false)
 		h.OnClose(nil)
 	}()
