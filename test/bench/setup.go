@@ -34,8 +34,19 @@ var Protocols = map[string]string{
 
 // Server is a running upstream server.
 type Server struct {
-	Addr string
-	PID  int
+	Addr   string
+	PID    int
+	exited <-chan struct{}
+}
+
+// Alive reports whether the server process is still running.
+func (s Server) Alive() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // StartServer starts the real server of protocol on a free port of
@@ -43,19 +54,23 @@ type Server struct {
 // server (framed transport, binary protocol).
 func StartServer(t testing.TB, protocol string) Server {
 	t.Helper()
-	var port int
+	var (
+		port int
+		p    *harness.Process
+	)
 	switch protocol {
 	case "dubbo":
-		port = harness.StartDubboProvider(t, "bench").Port
+		d := harness.StartDubboProvider(t, "bench")
+		port, p = d.Port, d.Process
 	case "thrift":
 		port = harness.FreePort(t)
 		bin := harness.Build(t, harness.Module+"/test/peers/thrift/thriftpeer")
-		harness.Start(t, "thrift server", bin, "-mode", "server", "-addr", harness.Addr(port),
+		p = harness.Start(t, "thrift server", bin, "-mode", "server", "-addr", harness.Addr(port),
 			"-tag", "bench", "-transport", "framed", "-protocol", "binary")
 	default:
 		t.Fatalf("unknown protocol %q", protocol)
 	}
-	return Server{Addr: harness.Addr(port), PID: pidOn(t, port)}
+	return Server{Addr: harness.Addr(port), PID: pidOn(t, port), exited: p.Exited()}
 }
 
 // Front is the address clients connect to: a proxy, or the server itself.

@@ -136,6 +136,7 @@ func run(t *testing.T, plan Plan, profile bool) *Report {
 			for _, w := range plan.Workers {
 				for round := 1; round <= plan.Rounds; round++ {
 					for _, k := range plan.Proxies {
+						srv = alive(t, srv, proto)
 						res := r.run(t, Case{proto, w, k}, srv, nil)
 						res.Round = round
 						rep.Results = append(rep.Results, res)
@@ -149,6 +150,16 @@ func run(t *testing.T, plan Plan, profile bool) *Report {
 	}
 	rep.Env.Finish()
 	return rep
+}
+
+// alive returns srv, or a new server if srv exited (something else on the
+// machine killed it): the remaining runs need one.
+func alive(t *testing.T, srv Server, proto string) Server {
+	if srv.Alive() {
+		return srv
+	}
+	t.Errorf("the %s server (pid %d) exited during the benchmark; starting another", proto, srv.PID)
+	return StartServer(t, proto)
 }
 
 // runner runs single cases.
@@ -224,6 +235,7 @@ func (r *runner) profile(t *testing.T, proto string, srv Server) []Profile {
 			continue
 		}
 		c := Case{proto, slices.Max(r.plan.Workers), k}
+		srv = alive(t, srv, proto)
 		p := Profile{}
 		res := r.run(t, c, srv, func(pid int, d time.Duration) {
 			p = ProfileProxy(pid, d*9/10, k != HAProxy, t.TempDir())
