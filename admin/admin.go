@@ -1,10 +1,13 @@
 // Package admin serves the standalone proxy's admin endpoint: /ready,
-// /stats (Envoy-style "name: value" lines) and /metrics (Prometheus text).
+// /stats (Envoy-style "name: value" lines), /metrics (Prometheus text) and
+// Go's profiler under /debug/pprof/. Like Envoy's admin, it is meant for
+// 127.0.0.1 or a trusted network only.
 package admin
 
 import (
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 
@@ -21,6 +24,10 @@ type Source struct {
 // Handler returns the admin HTTP handler. ready reports readiness.
 func Handler(sources []Source, ready func() bool) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready() {
 			http.Error(w, "DRAINING", http.StatusServiceUnavailable)
