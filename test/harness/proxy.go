@@ -19,7 +19,7 @@ type Proxy interface {
 }
 
 // Proxies returns the proxy implementations end-to-end tests run against.
-func Proxies() []Proxy { return []Proxy{Standalone{}} }
+func Proxies() []Proxy { return []Proxy{Standalone{}, ABIHost{}} }
 
 // Standalone runs the metaproxy binary (cmd/metaproxy) with -c <bootstrap>.
 type Standalone struct{}
