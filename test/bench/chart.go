@@ -99,10 +99,11 @@ func drawPanel(img *image.RGBA, area image.Rectangle, p panel, rs Results, plan 
 		}
 	}
 	text(img, area.Min.X, area.Min.Y-6, p.title, black)
-	top = niceCeil(top)
+	step, steps := axis(top)
+	top = step * float64(steps)
 	y := func(v float64) int { return area.Max.Y - int(v/top*float64(area.Dy())) }
-	for i := 0; i <= 4; i++ {
-		v := top * float64(i) / 4
+	for i := 0; i <= steps; i++ {
+		v := step * float64(i)
 		fill(img, image.Rect(area.Min.X, y(v), area.Max.X, y(v)+1), grid)
 		label := p.unit(v)
 		text(img, area.Min.X-8-7*len(label), y(v)+4, label, black)
@@ -131,18 +132,22 @@ func drawPanel(img *image.RGBA, area image.Rectangle, p panel, rs Results, plan 
 	fill(img, image.Rect(area.Min.X, area.Max.Y, area.Max.X, area.Max.Y+1), black)
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten (1 for v <= 0).
-func niceCeil(v float64) float64 {
+// axis returns the grid step of a value axis that reaches v: 1, 2, 2.5 or
+// 5 times a power of ten, about a fifth of v, and the number of steps.
+func axis(v float64) (step float64, n int) {
 	if v <= 0 {
-		return 1
+		return 1, 1
 	}
-	e := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*e >= v {
-			return m * e
+	raw := v / 5
+	e := math.Pow(10, math.Floor(math.Log10(raw)))
+	step = 10 * e
+	for _, m := range []float64{1, 2, 2.5, 5} {
+		if m*e >= raw {
+			step = m * e
+			break
 		}
 	}
-	return 10 * e
+	return step, int(math.Ceil(v / step))
 }
 
 func fill(img *image.RGBA, r image.Rectangle, c color.Color) {

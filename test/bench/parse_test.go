@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,10 +120,17 @@ func TestSpread(t *testing.T) {
 	}
 }
 
-func TestNiceCeil(t *testing.T) {
-	for in, want := range map[float64]float64{0: 1, 7: 10, 10: 10, 11: 20, 180: 200, 4100: 5000, 0.3: 0.5} {
-		if got := niceCeil(in); got != want {
-			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
+func TestAxis(t *testing.T) {
+	for _, c := range []struct {
+		v     float64
+		step  float64
+		steps int
+	}{
+		{0, 1, 1}, {23456, 5000, 5}, {32.1, 10, 4}, {7965, 2000, 4}, {10, 2, 5}, {0.3, 0.1, 3}, {11, 2.5, 5},
+	} {
+		step, steps := axis(c.v)
+		if math.Abs(step-c.step) > 1e-9 || steps != c.steps {
+			t.Errorf("axis(%v) = %v × %d, want %v × %d", c.v, step, steps, c.step, c.steps)
 		}
 	}
 }

@@ -30,6 +30,7 @@ var (
 	threadsF   = flag.Int("threads", runtime.NumCPU(), "HAProxy nbthread and ABI host worker loops")
 	microF     = flag.String("micro", "", "file holding `go test -bench CorePath -benchmem ./proxy` output to report")
 	profileF   = flag.Bool("profile", false, "perf-profile metaproxy under the largest load of each protocol")
+	renderF    = flag.String("render", "", "with -out: render the report of this latest.json again instead of measuring")
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
@@ -37,6 +38,18 @@ func TestMain(m *testing.M) { harness.Main(m) }
 // TestSideBySide is `make bench`: every case of the plan given by the flags,
 // one after the other on this machine, then the report.
 func TestSideBySide(t *testing.T) {
+	if *renderF != "" && *outDir != "" {
+		b, err := os.ReadFile(*renderF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatalf("%s: %v", *renderF, err)
+		}
+		writeReport(t, &rep, *outDir)
+		return
+	}
 	if !*sideBySide {
 		t.Skip("the load benchmark runs with -sidebyside (make bench)")
 	}
