@@ -93,6 +93,7 @@ func (kvCodec) HeartbeatReply(dst []byte, req *codec.Message) []byte {
 // memConn is an in-memory Conn: what the engine writes arrives in out.
 type memConn struct {
 	mu     sync.Mutex
+	writes int
 	out    bytes.Buffer
 	closed bool
 	onW    func([]byte)
@@ -111,6 +112,7 @@ func (c *memConn) Write(b []byte) error {
 		return errors.New("closed")
 	}
 	c.out.Write(b)
+	c.writes++
 	onW := c.onW
 	c.mu.Unlock()
 	if onW != nil {

@@ -329,3 +329,29 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestBatching: the frames of one read leave in one write upstream, and the
+// answers to them in as few writes to the client as the upstream allowed.
+func TestBatching(t *testing.T) {
+	e := newTestEnv(t, true)
+	e.srv.cfg.UpstreamConnsPerHost = 1
+	down := newMemConn()
+	s := e.srv.NewSession(down, "c")
+	s.OnData(req(1, "a")) // connect first
+	down.waitFrames(t, 1)
+	var burst []byte
+	for i := range 10 {
+		burst = append(burst, req(uint64(100+i), "a")...)
+	}
+	s.OnData(burst)
+	down.waitFrames(t, 11)
+	e.a.mu.Lock()
+	up := e.a.conns[0].down
+	e.a.mu.Unlock()
+	up.mu.Lock()
+	writes := up.writes
+	up.mu.Unlock()
+	if writes != 2 {
+		t.Errorf("11 requests in 2 reads took %d upstream writes, want 2", writes)
+	}
+}

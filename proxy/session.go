@@ -17,9 +17,11 @@ type Session struct {
 
 	mu       sync.Mutex
 	codec    codec.Codec
-	buf      []byte     // unconsumed bytes: at most a partial frame
-	out      []byte     // scratch for replies
-	edit     codec.Edit // reused: an Edit passed to a codec escapes
+	buf      []byte      // unconsumed bytes: at most a partial frame
+	wbuf     []byte      // bytes for the client, flushed once per batch
+	queued   bool        // an upstream batch will flush wbuf
+	dirty    []*upstream // upstreams with requests to flush
+	edit     codec.Edit  // reused: an Edit passed to a codec escapes
 	closed   bool
 	active   int // exchanges owned by this session or in flight for it
 	lastData time.Time
@@ -55,6 +57,7 @@ func (ss *Session) OnData(b []byte) {
 	if ss.closed || len(b) == 0 {
 		return
 	}
+	defer ss.flushLocked()
 	ss.lastData = s.now()
 	data := b
 	if len(ss.buf) > 0 {
@@ -112,8 +115,7 @@ func (ss *Session) frame(f []byte) {
 		s.stats.RequestDecodingError.Add(1)
 		s.log.Warn("closing connection: undecodable request", "peer", ss.remote, "err", err)
 		if ex.req.Kind == codec.KindRequest {
-			ss.out = s.errorReply(ss.codec, ss.out[:0], &ex.req, &codec.Error{Type: codec.ErrBadRequest, Message: err.Error()})
-			ss.write(ss.out)
+			ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req, &codec.Error{Type: codec.ErrBadRequest, Message: err.Error()})
 		}
 		ex.release()
 		ss.closeLocked(true)
@@ -123,8 +125,7 @@ func (ss *Session) frame(f []byte) {
 	case codec.KindHeartbeat:
 		s.stats.RequestEvent.Add(1)
 		if ex.req.HeartbeatRequest {
-			ss.out = s.heartbeatReply(ss.codec, ss.out[:0], &ex.req)
-			ss.write(ss.out)
+			ss.wbuf = s.heartbeatReply(ss.codec, ss.wbuf, &ex.req)
 		}
 		ex.release()
 	case codec.KindRequest, codec.KindOneway:
@@ -168,6 +169,7 @@ func (ss *Session) runFilters(ex *exchange) {
 func (ss *Session) resume(ex *exchange) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	defer ss.flushLocked()
 	if !ex.paused {
 		ss.srv.log.Error("filter resumed an exchange that was not paused")
 		return
@@ -215,7 +217,11 @@ func (ss *Session) route(ex *exchange) {
 	ex.x.Upstream = h.Addr
 	p := s.pool(h, ex.req.Variant, cl)
 	oneway := ex.req.Kind == codec.KindOneway
-	if err := p.send(ex); err != nil {
+	u, err := p.send(ex)
+	if u != nil {
+		ss.dirty = append(ss.dirty, u)
+	}
+	if err != nil {
 		var ce *codec.Error
 		if !errors.As(err, &ce) {
 			ce = &codec.Error{Type: codec.ErrInternal, Message: err.Error()}
@@ -242,44 +248,58 @@ func (ss *Session) localReply(ex *exchange, e *codec.Error) {
 			s.runResponseFilter(f, &ex.x)
 		}
 		s.stats.LocalResponseBusinessException.Add(1)
-		ss.out = s.errorReply(ss.codec, ss.out[:0], &ex.req, e)
-		ss.write(ss.out)
+		ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req, e)
 	}
 	ss.finish(ex)
 }
 
-// deliver is called by an upstream with the response of ex (resp decoded
-// into ex.resp) or with an error.
-func (ss *Session) deliver(ex *exchange, e *codec.Error) {
+// deliver is called by an upstream with the response of ex (decoded into
+// ex.resp) or with an error. The response is queued in the session's write
+// buffer; deliver reports whether the caller must flush the session (with
+// flush) once it has delivered the rest of its batch.
+func (ss *Session) deliver(ex *exchange, e *codec.Error) (mustFlush bool) {
 	s := ss.srv
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.closed {
 		s.stats.ResponseErrorCausedConnClose.Add(1)
 		ss.finish(ex)
-		return
+		return false
 	}
 	if e != nil {
 		ss.localReply(ex, e)
-		return
+	} else {
+		ss.respond(ex)
 	}
+	if ss.queued || len(ss.wbuf) == 0 {
+		return false
+	}
+	ss.queued = true
+	return true
+}
+
+// respond encodes the upstream response of ex for the client; ss.mu is held.
+func (ss *Session) respond(ex *exchange) {
+	s := ss.srv
 	ex.x.Response = &ex.resp
 	for _, f := range s.respFilt {
 		s.runResponseFilter(f, &ex.x)
 	}
 	edit := &ss.edit
 	*edit = codec.Edit{SetID: s.cfg.Multiplexing, ID: ex.req.ID, Headers: ex.x.ResponseHeaders}
-	out, err := s.encode(ss.codec, ss.out[:0], &ex.resp, edit)
+	n := len(ss.wbuf)
+	out, err := s.encode(ss.codec, ss.wbuf, &ex.resp, edit)
 	if err != nil && len(edit.Headers) > 0 && errors.Is(err, codec.ErrUnsupported) {
 		edit.Headers = nil
-		out, err = s.encode(ss.codec, ss.out[:0], &ex.resp, edit)
+		out, err = s.encode(ss.codec, ss.wbuf[:n], &ex.resp, edit)
 	}
 	if err != nil {
+		ss.wbuf = ss.wbuf[:n]
 		s.log.Warn("cannot encode response", "peer", ss.remote, "err", err)
 		ss.localReply(ex, codec.Errorf(codec.ErrBadResponse, "metaproxy: cannot encode response: %v", err))
 		return
 	}
-	ss.out = out
+	ss.wbuf = out
 	s.stats.Response.Add(1)
 	s.stats.ResponseDecodingSuccess.Add(1)
 	if ex.resp.Status == codec.StatusOK {
@@ -287,8 +307,37 @@ func (ss *Session) deliver(ex *exchange, e *codec.Error) {
 	} else {
 		s.stats.ResponseError.Add(1)
 	}
-	ss.write(out)
 	ss.finish(ex)
+}
+
+// flush writes what deliver queued.
+func (ss *Session) flush() {
+	ss.mu.Lock()
+	ss.flushLocked()
+	ss.mu.Unlock()
+}
+
+// flushLocked sends the requests queued on upstreams and the bytes queued
+// for the client, each in one write; ss.mu is held.
+func (ss *Session) flushLocked() {
+	for i, u := range ss.dirty {
+		u.flush()
+		ss.dirty[i] = nil
+	}
+	ss.dirty = ss.dirty[:0]
+	ss.queued = false
+	if len(ss.wbuf) == 0 || ss.closed {
+		return
+	}
+	err := ss.conn.Write(ss.wbuf)
+	if cap(ss.wbuf) > 256<<10 {
+		ss.wbuf = nil
+	} else {
+		ss.wbuf = ss.wbuf[:0]
+	}
+	if err != nil {
+		ss.closeLocked(false)
+	}
 }
 
 func (ss *Session) finish(ex *exchange) {
@@ -296,15 +345,6 @@ func (ss *Session) finish(ex *exchange) {
 	ss.srv.inflight.Add(-1)
 	ss.srv.stats.RequestActive.Add(-1)
 	ex.release()
-}
-
-func (ss *Session) write(b []byte) {
-	if len(b) == 0 || ss.closed {
-		return
-	}
-	if err := ss.conn.Write(b); err != nil {
-		ss.closeLocked(false)
-	}
 }
 
 // OnClose tells the session that the downstream connection closed.
@@ -334,13 +374,16 @@ func (ss *Session) closeLocked(flush bool) {
 	if ss.active > 0 {
 		ss.srv.stats.CxDestroyLocalWithActiveRq.Add(uint64(ss.active))
 	}
+	if flush && len(ss.wbuf) > 0 {
+		_ = ss.conn.Write(ss.wbuf)
+	}
 	ss.markClosed()
 	ss.conn.Close(flush)
 }
 
 func (ss *Session) markClosed() {
 	ss.closed = true
-	ss.buf = nil
+	ss.buf, ss.wbuf = nil, nil
 	ss.srv.stats.CxActive.Add(-1)
 	if ss.idle != nil {
 		ss.idle.Stop()

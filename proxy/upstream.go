@@ -30,22 +30,34 @@ type pool struct {
 var errPoolClosed = errors.New("upstream pool closed")
 
 // send hands ex to an upstream connection. On error ex is still owned by
-// the caller.
-func (p *pool) send(ex *exchange) error {
+// the caller. The request is queued on the connection; a non-nil upstream
+// must be flushed by the caller once its batch is complete.
+func (p *pool) send(ex *exchange) (*upstream, error) {
 	for range 2 { // a connection may close between pick and send: retry once
 		u, err := p.pick()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		oneway := ex.req.Kind == codec.KindOneway
-		if err = u.send(ex); err != errUpstreamClosed {
-			if err == nil && oneway && !p.mux {
-				p.giveBack(u) // no response will free it
-			}
-			return err
+		mustFlush, err := u.send(ex)
+		if err == errUpstreamClosed {
+			continue
 		}
+		var flush *upstream
+		if mustFlush {
+			flush = u
+		}
+		if err == nil && oneway && !p.mux {
+			// No response will free the connection: send now, give back.
+			if flush != nil {
+				u.flush()
+				flush = nil
+			}
+			p.giveBack(u)
+		}
+		return flush, err
 	}
-	return codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s closed", p.addr)
+	return nil, codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s closed", p.addr)
 }
 
 func (p *pool) pick() (*upstream, error) {
@@ -128,7 +140,8 @@ type upstream struct {
 	codec   codec.Codec
 	pending map[uint64]*exchange
 	nextID  uint64
-	wbuf    []byte // frames written before the connection is ready
+	wbuf    []byte // frames queued for the next flush (or until connected)
+	queued  bool   // a batch will flush wbuf
 	scratch []byte
 	rbuf    []byte
 	edit    codec.Edit // reused: an Edit passed to a codec escapes
@@ -137,6 +150,7 @@ type upstream struct {
 	spare     codec.Message
 	spareBuf  []byte
 	delivered []*exchange
+	sessions  []*Session // sessions to flush after a batch of responses
 }
 
 func (u *upstream) isClosed() bool {
@@ -145,13 +159,19 @@ func (u *upstream) isClosed() bool {
 	return u.state == upClosed
 }
 
-// send writes ex's request. On error ex is still owned by the caller.
-func (u *upstream) send(ex *exchange) error {
+// send queues ex's request. It reports whether the caller must flush u
+// (the first request queued since the last flush). On error ex is still
+// owned by the caller.
+func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 	s := u.srv
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.state == upClosed {
-		return errUpstreamClosed
+		return false, errUpstreamClosed
+	}
+	if len(u.wbuf) > s.maxBuf {
+		s.stats.BufferOverflow.Add(1)
+		return false, codec.Errorf(codec.ErrOverloaded, "metaproxy: too many bytes waiting for upstream %s", u.pool.addr)
 	}
 	twoway := ex.req.Kind == codec.KindRequest
 	edit := &u.edit
@@ -160,26 +180,11 @@ func (u *upstream) send(ex *exchange) error {
 		u.nextID++
 		edit.SetID, edit.ID = true, u.nextID
 	}
-	dst := u.scratch[:0]
-	if u.state == upConnecting {
-		if len(u.wbuf) > s.maxBuf {
-			s.stats.BufferOverflow.Add(1)
-			return codec.Errorf(codec.ErrOverloaded, "metaproxy: too many bytes waiting for upstream %s", u.pool.addr)
-		}
-		dst = u.wbuf
-	}
-	out, err := s.encode(u.codec, dst, &ex.req, edit)
+	out, err := s.encode(u.codec, u.wbuf, &ex.req, edit)
 	if err != nil {
-		return codec.Errorf(codec.ErrInternal, "metaproxy: cannot encode request: %v", err)
+		return false, codec.Errorf(codec.ErrInternal, "metaproxy: cannot encode request: %v", err)
 	}
-	if u.state == upConnecting {
-		u.wbuf = out
-	} else {
-		u.scratch = out
-		if err := u.conn.Write(out); err != nil {
-			return codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err)
-		}
-	}
+	u.wbuf = out
 	if twoway {
 		id := edit.ID
 		if !u.pool.mux {
@@ -189,7 +194,31 @@ func (u *upstream) send(ex *exchange) error {
 		ex.host.Begin()
 		u.pending[id] = ex
 	}
-	return nil
+	if u.queued || u.state != upReady {
+		return false, nil
+	}
+	u.queued = true
+	return true, nil
+}
+
+// flush writes the queued requests in one write.
+func (u *upstream) flush() {
+	u.mu.Lock()
+	u.queued = false
+	if u.state != upReady || len(u.wbuf) == 0 {
+		u.mu.Unlock()
+		return
+	}
+	err := u.conn.Write(u.wbuf)
+	if cap(u.wbuf) > 256<<10 {
+		u.wbuf = nil
+	} else {
+		u.wbuf = u.wbuf[:0]
+	}
+	u.mu.Unlock()
+	if err != nil {
+		u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
+	}
 }
 
 // OnConnect implements UpstreamHandler.
@@ -203,7 +232,7 @@ func (u *upstream) OnConnect(c Conn) {
 	}
 	u.conn, u.state = c, upReady
 	w := u.wbuf
-	u.wbuf = nil
+	u.wbuf, u.queued = nil, false
 	u.mu.Unlock()
 	u.pool.host.ConnectSucceeded()
 	if len(w) > 0 {
@@ -277,9 +306,16 @@ func (u *upstream) OnData(b []byte) {
 
 	for _, ex := range delivered {
 		ex.host.End()
-		ex.sess.deliver(ex, nil)
+		if ss := ex.sess; ss.deliver(ex, nil) {
+			u.sessions = append(u.sessions, ss)
+		}
 	}
 	clear(delivered)
+	for i, ss := range u.sessions {
+		ss.flush()
+		u.sessions[i] = nil
+	}
+	u.sessions = u.sessions[:0]
 	if bad != nil {
 		s.stats.ResponseDecodingError.Add(1)
 		s.log.Warn("closing upstream connection: bad response", "upstream", u.pool.addr, "err", bad)
@@ -363,10 +399,16 @@ func (u *upstream) fail(e *codec.Error, closeConn bool) {
 	if c != nil && closeConn {
 		c.Close(false)
 	}
+	var flush []*Session
 	for _, ex := range pending {
 		ex.up = nil
 		ex.host.End()
-		ex.sess.deliver(ex, e)
+		if ss := ex.sess; ss.deliver(ex, e) {
+			flush = append(flush, ss)
+		}
+	}
+	for _, ss := range flush {
+		ss.flush()
 	}
 }
 
