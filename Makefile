@@ -15,8 +15,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/metaproxy ./cmd/metaproxy
 
 ## so: the Envoy plugin (bin/metaprotocol.so); ENVOY_VERSION selects the SDK
+ENVOY_VERSION ?=
 so:
-	./plugin/build.sh $(BIN)/metaprotocol.so
+	ENVOY_VERSION="$(ENVOY_VERSION)" ./plugin/build.sh $(BIN)/metaprotocol.so
 
 ## test: everything CI runs — lint, unit tests with -race, end-to-end tests
 test: lint unit e2e
