@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/metaproxy/metaproxy/proxy"
 )
 
 func tcpPair(t *testing.T) (client, server net.Conn) {
@@ -30,12 +32,38 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 	return client, server
 }
 
+// host is one of the standalone host's I/O models, so that every test runs
+// against both.
+type host struct {
+	name    string
+	reactor bool
+	// wrap turns a connected socket into the host's proxy.Conn; what the
+	// peer sends is discarded.
+	wrap func(t *testing.T, nc net.Conn, maxBuf int) proxy.Conn
+}
+
+// hosts lists the goroutine host; reactor_linux_test.go adds the reactor.
+var hosts = []host{{
+	name: "goroutines",
+	wrap: func(_ *testing.T, nc net.Conn, maxBuf int) proxy.Conn { return newConn(nc, maxBuf) },
+}}
+
+func forHosts(t *testing.T, test func(t *testing.T, h host)) {
+	for _, h := range hosts {
+		t.Run(h.name, func(t *testing.T) { test(t, h) })
+	}
+}
+
 // TestWriteKeepsOrderUnderBackpressure writes from several goroutines to a
 // peer that does not read at first: the socket fills, the rest waits in the
 // buffer, and every byte arrives once, each writer's chunks in order.
 func TestWriteKeepsOrderUnderBackpressure(t *testing.T) {
+	forHosts(t, testWriteKeepsOrderUnderBackpressure)
+}
+
+func testWriteKeepsOrderUnderBackpressure(t *testing.T, h host) {
 	client, server := tcpPair(t)
-	w := newConn(client, 64<<20)
+	w := h.wrap(t, client, 64<<20)
 	const writers, chunks, size = 4, 500, 1000
 	var wg sync.WaitGroup
 	for g := range writers {
@@ -75,9 +103,11 @@ func TestWriteKeepsOrderUnderBackpressure(t *testing.T) {
 	}
 }
 
-func TestSlowPeerIsClosed(t *testing.T) {
+func TestSlowPeerIsClosed(t *testing.T) { forHosts(t, testSlowPeerIsClosed) }
+
+func testSlowPeerIsClosed(t *testing.T, h host) {
 	client, server := tcpPair(t)
-	w := newConn(client, 256<<10)
+	w := h.wrap(t, client, 256<<10)
 	chunk := make([]byte, 64<<10)
 	var err error
 	for i := 0; i < 1000 && err == nil; i++ {
@@ -90,4 +120,35 @@ func TestSlowPeerIsClosed(t *testing.T) {
 	if _, err := io.Copy(io.Discard, server); err != nil {
 		t.Fatalf("connection not closed after the buffer limit: %v", err)
 	}
+}
+
+// dialOutcome records what a Dialer reports for one connection.
+type dialOutcome struct{ connected, failed chan error }
+
+func (d dialOutcome) OnConnect(c proxy.Conn)     { c.Close(false); d.connected <- nil }
+func (d dialOutcome) OnConnectFailure(err error) { d.failed <- err }
+func (d dialOutcome) OnData([]byte)              {}
+func (d dialOutcome) OnClose(error)              {}
+
+// TestDialRefused dials a port nobody listens on: the failure is reported
+// after Dial returned, and no connect is.
+func TestDialRefused(t *testing.T) {
+	forHosts(t, func(t *testing.T, h host) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		d := dialOutcome{connected: make(chan error, 1), failed: make(chan error, 1)}
+		newDialer(1<<20, h.reactor).Dial(addr, d)
+		select {
+		case err := <-d.failed:
+			if err == nil {
+				t.Fatal("failure reported without an error")
+			}
+		case <-d.connected:
+			t.Fatal("connected to a closed port")
+		}
+	})
 }

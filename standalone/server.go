@@ -12,27 +12,37 @@ import (
 
 // Listener serves one proxy.Server on one net.Listener.
 type Listener struct {
-	srv    *proxy.Server
-	ln     net.Listener
-	maxBuf int
-	log    *slog.Logger
+	srv     *proxy.Server
+	ln      net.Listener
+	maxBuf  int
+	log     *slog.Logger
+	reactor bool // serve on the epoll loops (reactor_linux.go)
 
-	mu    sync.Mutex
-	conns map[*conn]*proxy.Session
-	wg    sync.WaitGroup
+	mu       sync.Mutex
+	sessions map[*proxy.Session]struct{}
+	wg       sync.WaitGroup
 }
 
 // NewDialer returns the Dialer the standalone host gives to proxy.New.
 // maxBuf bounds the bytes waiting to be written on each upstream connection.
-func NewDialer(maxBuf int) proxy.Dialer { return dialer{maxBuf: maxBuf} }
+// On Linux it connects on the epoll loops unless METAPROXY_REACTOR=0.
+func NewDialer(maxBuf int) proxy.Dialer { return newDialer(maxBuf, defaultReactor) }
+
+func newDialer(maxBuf int, reactor bool) proxy.Dialer {
+	if reactor {
+		return newReactorDialer(maxBuf)
+	}
+	return dialer{maxBuf: maxBuf}
+}
 
 // NewListener serves srv on ln once Serve is called. maxBuf bounds the bytes
-// waiting to be written to each client.
+// waiting to be written to each client. On Linux it serves on the epoll
+// loops unless METAPROXY_REACTOR=0.
 func NewListener(srv *proxy.Server, ln net.Listener, maxBuf int, log *slog.Logger) *Listener {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Listener{srv: srv, ln: ln, maxBuf: maxBuf, log: log, conns: map[*conn]*proxy.Session{}}
+	return &Listener{srv: srv, ln: ln, maxBuf: maxBuf, log: log, reactor: defaultReactor, sessions: map[*proxy.Session]struct{}{}}
 }
 
 // Addr returns the listening address.
@@ -40,6 +50,10 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
 // Serve accepts connections until the listener is closed.
 func (l *Listener) Serve() error {
+	start := l.startGoroutine
+	if l.reactor {
+		start = l.startReactor
+	}
 	for {
 		nc, err := l.ln.Accept()
 		if err != nil {
@@ -52,22 +66,37 @@ func (l *Listener) Serve() error {
 			}
 			return err
 		}
-		c := newConn(nc, l.maxBuf)
-		sess := l.srv.NewSession(c, nc.RemoteAddr().String())
-		l.mu.Lock()
-		l.conns[c] = sess
-		l.wg.Add(1)
-		l.mu.Unlock()
-		go func() {
-			defer l.wg.Done()
-			_ = readLoop(nc, sess.OnData)
-			sess.OnClose()
-			c.Close(false)
-			l.mu.Lock()
-			delete(l.conns, c)
-			l.mu.Unlock()
-		}()
+		start(nc)
 	}
+}
+
+// startGoroutine serves nc with one read goroutine.
+func (l *Listener) startGoroutine(nc net.Conn) {
+	c := newConn(nc, l.maxBuf)
+	sess := l.srv.NewSession(c, nc.RemoteAddr().String())
+	l.track(sess)
+	go func() {
+		_ = readLoop(nc, sess.OnData)
+		sess.OnClose()
+		c.Close(false)
+		l.untrack(sess)
+	}()
+}
+
+// track counts sess among the sessions Shutdown closes and waits for.
+func (l *Listener) track(sess *proxy.Session) {
+	l.mu.Lock()
+	l.sessions[sess] = struct{}{}
+	l.wg.Add(1)
+	l.mu.Unlock()
+}
+
+// untrack reports that sess has ended.
+func (l *Listener) untrack(sess *proxy.Session) {
+	l.mu.Lock()
+	delete(l.sessions, sess)
+	l.mu.Unlock()
+	l.wg.Done()
 }
 
 // Shutdown stops accepting, waits until in-flight requests are answered or
@@ -76,7 +105,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	_ = l.ln.Close()
 	err := l.srv.Drain(ctx)
 	l.mu.Lock()
-	for _, sess := range l.conns {
+	for sess := range l.sessions {
 		sess.Close()
 	}
 	l.mu.Unlock()

@@ -84,7 +84,9 @@ func dubboServer(t *testing.T, f codec.Factory, resp []byte, delay time.Duration
 	return ln.Addr().String()
 }
 
-func TestServeAndDrain(t *testing.T) {
+func TestServeAndDrain(t *testing.T) { forHosts(t, testServeAndDrain) }
+
+func testServeAndDrain(t *testing.T, h host) {
 	f, err := dubbo.NewFactory(dubbo.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +98,7 @@ func TestServeAndDrain(t *testing.T) {
 		StatPrefix: "t", Protocol: "dubbo", Codec: f, Multiplexing: true,
 		Routes:   &router.Table{Routes: []*router.Route{{Name: "all", Cluster: "c"}}},
 		Clusters: []cluster.Config{{Name: "c", Type: cluster.Static, ConnectTimeout: time.Second, Endpoints: []cluster.Endpoint{{Host: host, Port: p, Weight: 1}}}},
-	}, proxy.Options{Dialer: NewDialer(1 << 20)})
+	}, proxy.Options{Dialer: newDialer(1<<20, h.reactor)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +107,7 @@ func TestServeAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := NewListener(srv, ln, 1<<20, nil)
+	l.reactor = h.reactor
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- l.Serve() }()
 
