@@ -304,6 +304,11 @@ func (u *upstream) OnData(b []byte) {
 	exclusiveDone := !u.pool.mux && len(u.pending) == 0 && len(delivered) > 0 && bad == nil
 	u.mu.Unlock()
 
+	if exclusiveDone {
+		// Back to the pool before the client sees the answer, so that its
+		// next request finds the connection idle.
+		u.pool.giveBack(u)
+	}
 	for _, ex := range delivered {
 		ex.host.End()
 		if ss := ex.sess; ss.deliver(ex, nil) {
@@ -320,10 +325,6 @@ func (u *upstream) OnData(b []byte) {
 		s.stats.ResponseDecodingError.Add(1)
 		s.log.Warn("closing upstream connection: bad response", "upstream", u.pool.addr, "err", bad)
 		u.fail(codec.Errorf(codec.ErrBadResponse, "metaproxy: bad response from %s: %v", u.pool.addr, bad), true)
-		return
-	}
-	if exclusiveDone {
-		u.pool.giveBack(u)
 	}
 }
 
