@@ -133,3 +133,14 @@ type Edit struct {
 
 // Empty reports whether e changes nothing.
 func (e *Edit) Empty() bool { return e == nil || (!e.SetID && len(e.Headers) == 0) }
+
+// Rejecter is an optional capability of a Codec: answering a frame that
+// Split refuses (too large, say) from its first bytes, so that the client
+// gets a native error before its connection is closed. Codecs whose
+// protocol carries no request id at a fixed place need not implement it.
+type Rejecter interface {
+	// RejectReply appends a native error reply to the request whose first
+	// bytes start buf, or returns dst unchanged when those bytes do not say
+	// enough (no complete header yet, not a two-way request).
+	RejectReply(dst, buf []byte, err *Error) []byte
+}

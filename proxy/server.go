@@ -202,6 +202,12 @@ func (s *Server) errorReply(c codec.Codec, dst []byte, m *codec.Message, e *code
 	return c.ErrorReply(dst, m, e)
 }
 
+func (s *Server) rejectReply(r codec.Rejecter, dst, buf []byte, e *codec.Error) (out []byte) {
+	defer s.contain("codec reject reply", nil)
+	out = dst
+	return r.RejectReply(dst, buf, e)
+}
+
 func (s *Server) heartbeatReply(c codec.Codec, dst []byte, m *codec.Message) (out []byte) {
 	defer s.contain("codec heartbeat reply", nil)
 	out = dst

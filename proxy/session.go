@@ -64,7 +64,7 @@ func (ss *Session) OnData(b []byte) {
 		if len(ss.buf)+len(b) > s.maxBuf {
 			s.stats.BufferOverflow.Add(1)
 			s.log.Warn("closing connection: buffered bytes over the limit", "peer", ss.remote, "limit", s.maxBuf)
-			ss.closeLocked(false)
+			ss.reject(ss.buf, "frame over the connection's buffer limit")
 			return
 		}
 		ss.buf = append(ss.buf, b...)
@@ -75,7 +75,7 @@ func (ss *Session) OnData(b []byte) {
 		if err != nil {
 			s.stats.RequestDecodingError.Add(1)
 			s.log.Warn("closing connection: malformed frame", "peer", ss.remote, "err", err)
-			ss.closeLocked(true)
+			ss.reject(data, err.Error())
 			return
 		}
 		if n == 0 {
@@ -91,7 +91,7 @@ func (ss *Session) OnData(b []byte) {
 	if len(data) > s.maxBuf {
 		s.stats.BufferOverflow.Add(1)
 		s.log.Warn("closing connection: partial frame over the buffer limit", "peer", ss.remote, "limit", s.maxBuf)
-		ss.closeLocked(false)
+		ss.reject(data, "frame over the connection's buffer limit")
 		return
 	}
 	// Keep the partial frame. copy handles the overlap when data is a
@@ -103,6 +103,15 @@ func (ss *Session) OnData(b []byte) {
 	} else {
 		ss.buf = append(ss.buf[:0], data...)
 	}
+}
+
+// reject answers the refused frame starting buf with a native error when
+// the codec can (codec.Rejecter), then closes the connection; ss.mu is held.
+func (ss *Session) reject(buf []byte, why string) {
+	if r, ok := ss.codec.(codec.Rejecter); ok {
+		ss.wbuf = ss.srv.rejectReply(r, ss.wbuf, buf, &codec.Error{Type: codec.ErrBadRequest, Message: why})
+	}
+	ss.closeLocked(true)
 }
 
 // frame handles one complete frame; ss.mu is held.

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metaproxy/metaproxy/test/harness"
+)
+
+// TestDubboFrameLimit: a request over the codec's max_frame_bytes gets a
+// native Dubbo error (BAD_REQUEST) and its connection is closed; another
+// connection's call in flight at that moment completes.
+func TestDubboFrameLimit(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			p := harness.StartDubboProvider(t, "p1")
+			b := harness.Bootstrap{Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
+				StatPrefix: "limits", Protocol: "dubbo", Routes: dubboRoutes(),
+				Extra: map[string]any{"protocol": map[string]any{
+					"name":         "dubbo",
+					"multiplexing": true,
+					"codec": map[string]any{"name": "aeraki.meta_protocol.codec.dubbo", "config": map[string]any{
+						"@type": "type.googleapis.com/aeraki.meta_protocol.codec.DubboCodec", "max_frame_bytes": 4096,
+					}},
+				}},
+			}}}, Clusters: []harness.Cluster{{Name: "c1", Endpoints: []string{p.Addr()}}, {Name: "c2", Endpoints: []string{p.Addr()}}}}
+			addr := px.Start(t, b.MustRender())
+
+			other := dialRaw(t, addr)
+			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+			defer cancel()
+			slow := make(chan error, 1)
+			go func() {
+				r, err := other.Call(ctx, sleepCall(500))
+				if err == nil && !r.OK() {
+					err = errString("sleep: " + r.String())
+				}
+				slow <- err
+			}()
+			time.Sleep(100 * time.Millisecond)
+
+			c := dialRaw(t, addr)
+			r := call(t, c, sayHello(strings.Repeat("x", 10000)))
+			if r.Status != 40 || !strings.Contains(r.Exception, "exceeds the maximum") {
+				t.Errorf("oversized request: status %d %q, want 40 BAD_REQUEST naming the limit", r.Status, r.Exception)
+			}
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				t.Error("the connection that sent the oversized frame is still open")
+			}
+			if err := <-slow; err != nil {
+				t.Errorf("other connection's call in flight: %v", err)
+			}
+			if r := call(t, dialRaw(t, addr), sayHello("small")); r.String() != p.HelloFrom("small") {
+				t.Errorf("small call after: %q", r.String())
+			}
+		})
+	}
+}
