@@ -343,12 +343,19 @@ func checkBody(t *testing.T, s Suite, orig, edited []byte) {
 
 // FuzzDecode feeds data to a fresh codec frame after frame: it must never
 // panic, never claim more bytes than it was given, and every frame it accepts
-// must re-encode to the same bytes.
+// must re-encode to the same bytes. Bytes Split refuses go to RejectReply
+// when the codec is a codec.Rejecter, which must not panic either.
 func FuzzDecode(t *testing.T, f codec.Factory, data []byte) {
 	c := f.NewCodec()
 	for len(data) > 0 {
 		n, err := c.Split(data)
-		if err != nil || n == 0 {
+		if err != nil {
+			if r, ok := c.(codec.Rejecter); ok {
+				_ = r.RejectReply(nil, data, &codec.Error{Type: codec.ErrBadRequest, Message: "fuzz"})
+			}
+			return
+		}
+		if n == 0 {
 			return
 		}
 		if n < 0 || n > len(data) {

@@ -1,0 +1,54 @@
+package thrift
+
+import (
+	"strings"
+
+	"github.com/metaproxy/metaproxy/codec"
+)
+
+var _ codec.Rejecter = (*Codec)(nil)
+
+// RejectReply answers the call whose first bytes start buf when Split refused
+// it (a frame or unframed message over max_frame_bytes): the message head
+// carries the method and sequence id a TApplicationException needs. THeader
+// frames, oneway calls, and bytes too short or too broken to show a head get
+// no reply.
+func (c *Codec) RejectReply(dst, buf []byte, err *codec.Error) []byte {
+	t, p := c.t, c.p
+	if t == TransportAuto {
+		// Detection itself refused the frame for its size: detect again
+		// without the limit, only to read the head.
+		s := *c.s
+		s.maxFrame = headerMaxFrame
+		var ok bool
+		if t, p, ok, _ = detect(buf, &s); !ok {
+			return dst
+		}
+	}
+	m := buf
+	switch t {
+	case TransportFramed:
+		if len(buf) < 4 {
+			return dst
+		}
+		m = buf[4:]
+	case TransportUnframed:
+	default:
+		return dst
+	}
+	hd, perr := parseHead(m, p, c.s.maxFrame)
+	if perr != nil || hd.typ != msgCall {
+		return dst
+	}
+	full := string(m[hd.nameOff : hd.nameOff+hd.nameLen])
+	method := full
+	if i := strings.IndexByte(full, ':'); i >= 0 {
+		method = full[i+1:]
+	}
+	if c.s.oneway != nil && (c.s.oneway[method] || c.s.oneway[full]) {
+		return dst
+	}
+	req := &codec.Message{Kind: codec.KindRequest, ID: uint64(hd.seq), Variant: Variant(t, p), Frame: buf}
+	req.Meta.Set(codec.KeyMethod, method)
+	return c.ErrorReply(dst, req, err)
+}
