@@ -104,6 +104,9 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 	if d := p.GetIdleTimeout(); d != nil {
 		cfg.IdleTimeout = d.AsDuration()
 	}
+	if d := p.GetRequestTimeout(); d != nil {
+		cfg.RequestTimeout = d.AsDuration()
+	}
 	if p.GetTracing() != nil {
 		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: tracing is not implemented yet and is ignored", p.GetStatPrefix()))
 	}

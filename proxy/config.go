@@ -32,6 +32,10 @@ type Config struct {
 	// IdleTimeout closes a downstream connection that sent nothing and had
 	// no request in flight for that long. Zero disables it.
 	IdleTimeout time.Duration
+	// RequestTimeout bounds how long a request waits for its upstream
+	// response; the client then gets a native timeout error. Zero means no
+	// limit.
+	RequestTimeout time.Duration
 	// MaxBufferedBytes bounds the bytes held for one connection (a partial
 	// frame, or requests waiting for an upstream connection). Over it the
 	// connection is closed. Zero means DefaultMaxBufferedBytes.

@@ -32,6 +32,10 @@ type Server struct {
 	poolMu sync.RWMutex
 	pools  map[poolKey]*pool
 
+	upMu sync.Mutex
+	ups  map[*upstream]struct{} // live upstream connections, for timeouts
+	stop chan struct{}
+
 	inflight atomic.Int64
 	closed   atomic.Bool
 }
@@ -62,7 +66,8 @@ func New(cfg Config, o Options) (*Server, error) {
 	if cfg.UpstreamConnsPerHost <= 0 {
 		cfg.UpstreamConnsPerHost = DefaultUpstreamConnsPerHost
 	}
-	s := &Server{cfg: cfg, dialer: o.Dialer, log: o.Logger, now: o.Now, maxBuf: cfg.MaxBufferedBytes, pools: map[poolKey]*pool{}}
+	s := &Server{cfg: cfg, dialer: o.Dialer, log: o.Logger, now: o.Now, maxBuf: cfg.MaxBufferedBytes,
+		pools: map[poolKey]*pool{}, ups: map[*upstream]struct{}{}, stop: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -83,6 +88,9 @@ func New(cfg Config, o Options) (*Server, error) {
 		if rf, ok := cfg.Filters[i].Filter.(filter.ResponseFilter); ok {
 			s.respFilt = append(s.respFilt, rf)
 		}
+	}
+	if cfg.RequestTimeout > 0 {
+		go s.sweep()
 	}
 	return s, nil
 }
@@ -131,6 +139,7 @@ func (s *Server) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
+	close(s.stop)
 	s.poolMu.Lock()
 	pools := s.pools
 	s.pools = map[poolKey]*pool{}

@@ -355,3 +355,35 @@ func TestBatching(t *testing.T) {
 		t.Errorf("11 requests in 2 reads took %d upstream writes, want 2", writes)
 	}
 }
+
+func TestRequestTimeout(t *testing.T) {
+	for _, mux := range []bool{true, false} {
+		t.Run(fmt.Sprintf("mux=%v", mux), func(t *testing.T) {
+			e := &testEnv{a: &memServer{}} // never answers
+			e.dialer = &memDialer{servers: map[string]*memServer{"10.0.0.1:1": e.a}}
+			srv, err := New(Config{
+				StatPrefix: "t", Protocol: "kv", Codec: codec.FactoryFunc(func() codec.Codec { return kvCodec{} }),
+				Multiplexing: mux, RequestTimeout: 30 * time.Millisecond,
+				Routes: &router.Table{Routes: []*router.Route{{Name: "all", Cluster: "ca"}}},
+				Clusters: []cluster.Config{{Name: "ca", Type: cluster.Static, ConnectTimeout: time.Second,
+					Endpoints: []cluster.Endpoint{{Host: "10.0.0.1", Port: 1, Weight: 1}}}},
+			}, Options{Dialer: e.dialer})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			down := newMemConn()
+			s := srv.NewSession(down, "c")
+			s.OnData(append(req(1, "a"), req(2, "a")...))
+			fs := down.waitFrames(t, 2)
+			for _, f := range fs {
+				if f.Meta.Value("error") != "timeout" {
+					t.Errorf("id %d: %v, want a timeout error", f.ID, f.Meta.All())
+				}
+			}
+			if srv.InFlight() != 0 || srv.Stats().RequestTimeout.Load() != 2 || down.isClosed() {
+				t.Errorf("in flight %d, timeouts %d, closed %v", srv.InFlight(), srv.Stats().RequestTimeout.Load(), down.isClosed())
+			}
+		})
+	}
+}

@@ -89,6 +89,7 @@ func (p *pool) pick() (*upstream, error) {
 func (p *pool) dial() *upstream {
 	u := &upstream{pool: p, srv: p.srv, codec: p.srv.cfg.Codec.NewCodec(), pending: map[uint64]*exchange{}}
 	p.srv.stats.UpstreamCxTotal.Add(1)
+	p.srv.trackUpstream(u, true)
 	u.timer = time.AfterFunc(p.timeout, u.connectTimeout)
 	p.srv.dialer.Dial(p.addr, u)
 	return u
@@ -191,6 +192,9 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 			id = ex.req.ID
 		}
 		ex.up, ex.upID = u, id
+		if s.cfg.RequestTimeout > 0 {
+			ex.sentAt = s.now().UnixNano()
+		}
 		ex.host.Begin()
 		u.pending[id] = ex
 	}
@@ -389,6 +393,7 @@ func (u *upstream) fail(e *codec.Error, closeConn bool) {
 		return
 	}
 	u.state = upClosed
+	u.srv.trackUpstream(u, false)
 	pending := u.pending
 	u.pending = nil
 	c := u.conn

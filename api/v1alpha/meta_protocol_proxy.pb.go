@@ -114,9 +114,13 @@ type MetaProtocolProxy struct {
 	// means never.
 	IdleTimeout *durationpb.Duration `protobuf:"bytes,11,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
 	// The application protocol: name, codec and multiplexing.
-	Protocol      *ApplicationProtocol `protobuf:"bytes,12,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Protocol *ApplicationProtocol `protobuf:"bytes,12,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// metaproxy extension (Aeraki has no request timeout): how long a request
+	// may wait for its upstream response before the client gets a native
+	// timeout error. Unset or zero: no limit.
+	RequestTimeout *durationpb.Duration `protobuf:"bytes,100,opt,name=request_timeout,json=requestTimeout,proto3" json:"request_timeout,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *MetaProtocolProxy) Reset() {
@@ -228,6 +232,13 @@ func (x *MetaProtocolProxy) GetIdleTimeout() *durationpb.Duration {
 func (x *MetaProtocolProxy) GetProtocol() *ApplicationProtocol {
 	if x != nil {
 		return x.Protocol
+	}
+	return nil
+}
+
+func (x *MetaProtocolProxy) GetRequestTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.RequestTimeout
 	}
 	return nil
 }
@@ -582,7 +593,7 @@ var File_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto protorefle
 
 const file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_rawDesc = "" +
 	"\n" +
-	"<aeraki/meta_protocol_proxy/v1alpha/meta_protocol_proxy.proto\x12\"aeraki.meta_protocol_proxy.v1alpha\x1a;aeraki/meta_protocol_proxy/config/route/v1alpha/route.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\"metaproxy/envoy/v3/accesslog.proto\x1a&metaproxy/envoy/v3/config_source.proto\x1a metaproxy/envoy/v3/percent.proto\x1a\x1emetaproxy/envoy/v3/trace.proto\"\xee\x05\n" +
+	"<aeraki/meta_protocol_proxy/v1alpha/meta_protocol_proxy.proto\x12\"aeraki.meta_protocol_proxy.v1alpha\x1a;aeraki/meta_protocol_proxy/config/route/v1alpha/route.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\"metaproxy/envoy/v3/accesslog.proto\x1a&metaproxy/envoy/v3/config_source.proto\x1a metaproxy/envoy/v3/percent.proto\x1a\x1emetaproxy/envoy/v3/trace.proto\"\xb2\x06\n" +
 	"\x11MetaProtocolProxy\x12\x1f\n" +
 	"\vstat_prefix\x18\x01 \x01(\tR\n" +
 	"statPrefix\x125\n" +
@@ -595,7 +606,8 @@ const file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_rawDesc 
 	"\n" +
 	"access_log\x18\b \x03(\v2\x1d.metaproxy.envoy.v3.AccessLogR\taccessLog\x12<\n" +
 	"\fidle_timeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x12S\n" +
-	"\bprotocol\x18\f \x01(\v27.aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocolR\bprotocolB\x11\n" +
+	"\bprotocol\x18\f \x01(\v27.aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocolR\bprotocol\x12B\n" +
+	"\x0frequest_timeout\x18d \x01(\v2\x19.google.protobuf.DurationR\x0erequestTimeoutB\x11\n" +
 	"\x0froute_specifier\"x\n" +
 	"\x03Rds\x12E\n" +
 	"\rconfig_source\x18\x01 \x01(\v2 .metaproxy.envoy.v3.ConfigSourceR\fconfigSource\x12*\n" +
@@ -662,20 +674,21 @@ var file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_depIdxs = 
 	8,  // 5: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.access_log:type_name -> metaproxy.envoy.v3.AccessLog
 	9,  // 6: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.idle_timeout:type_name -> google.protobuf.Duration
 	6,  // 7: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.protocol:type_name -> aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocol
-	10, // 8: aeraki.meta_protocol_proxy.v1alpha.Rds.config_source:type_name -> metaproxy.envoy.v3.ConfigSource
-	11, // 9: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolFilter.config:type_name -> google.protobuf.Any
-	11, // 10: aeraki.meta_protocol_proxy.v1alpha.Codec.config:type_name -> google.protobuf.Any
-	12, // 11: aeraki.meta_protocol_proxy.v1alpha.Tracing.client_sampling:type_name -> metaproxy.envoy.v3.Percent
-	12, // 12: aeraki.meta_protocol_proxy.v1alpha.Tracing.random_sampling:type_name -> metaproxy.envoy.v3.Percent
-	12, // 13: aeraki.meta_protocol_proxy.v1alpha.Tracing.overall_sampling:type_name -> metaproxy.envoy.v3.Percent
-	13, // 14: aeraki.meta_protocol_proxy.v1alpha.Tracing.max_tag_length:type_name -> google.protobuf.UInt32Value
-	14, // 15: aeraki.meta_protocol_proxy.v1alpha.Tracing.provider:type_name -> metaproxy.envoy.v3.Tracing.Http
-	4,  // 16: aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocol.codec:type_name -> aeraki.meta_protocol_proxy.v1alpha.Codec
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	9,  // 8: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.request_timeout:type_name -> google.protobuf.Duration
+	10, // 9: aeraki.meta_protocol_proxy.v1alpha.Rds.config_source:type_name -> metaproxy.envoy.v3.ConfigSource
+	11, // 10: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolFilter.config:type_name -> google.protobuf.Any
+	11, // 11: aeraki.meta_protocol_proxy.v1alpha.Codec.config:type_name -> google.protobuf.Any
+	12, // 12: aeraki.meta_protocol_proxy.v1alpha.Tracing.client_sampling:type_name -> metaproxy.envoy.v3.Percent
+	12, // 13: aeraki.meta_protocol_proxy.v1alpha.Tracing.random_sampling:type_name -> metaproxy.envoy.v3.Percent
+	12, // 14: aeraki.meta_protocol_proxy.v1alpha.Tracing.overall_sampling:type_name -> metaproxy.envoy.v3.Percent
+	13, // 15: aeraki.meta_protocol_proxy.v1alpha.Tracing.max_tag_length:type_name -> google.protobuf.UInt32Value
+	14, // 16: aeraki.meta_protocol_proxy.v1alpha.Tracing.provider:type_name -> metaproxy.envoy.v3.Tracing.Http
+	4,  // 17: aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocol.codec:type_name -> aeraki.meta_protocol_proxy.v1alpha.Codec
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_init() }

@@ -60,3 +60,29 @@ func TestDubboFrameLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestDubboRequestTimeout: with request_timeout set, a call the provider
+// does not answer in time gets a native Dubbo timeout (SERVER_TIMEOUT) and
+// the connection stays usable.
+func TestDubboRequestTimeout(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			p := harness.StartDubboProvider(t, "p1")
+			b := harness.Bootstrap{Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
+				StatPrefix: "timeouts", Protocol: "dubbo", Multiplexing: true, Routes: dubboRoutes(),
+				Extra: map[string]any{"request_timeout": "0.3s"},
+			}}}, Clusters: []harness.Cluster{{Name: "c1", Endpoints: []string{p.Addr()}}, {Name: "c2", Endpoints: []string{p.Addr()}}}}
+			addr := px.Start(t, b.MustRender())
+			c := dialRaw(t, addr)
+			// The provider answers after 3 s: a timeout reply can only come
+			// from the proxy.
+			r := call(t, c, sleepCall(3000))
+			if r.Status != 31 || !strings.Contains(r.Exception, "timeout") {
+				t.Errorf("slow call: status %d %q, want 31 SERVER_TIMEOUT", r.Status, r.Exception)
+			}
+			if r := call(t, c, sayHello("after")); r.String() != p.HelloFrom("after") {
+				t.Errorf("call after the timeout on the same connection: %q", r.String())
+			}
+		})
+	}
+}
