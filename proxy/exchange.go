@@ -20,8 +20,6 @@ type exchange struct {
 	respBuf []byte
 	sess    *Session
 	host    *cluster.Host
-	up      *upstream
-	upID    uint64
 	sentAt  int64 // unix nanos, for request timeouts
 	paused  bool
 }
@@ -44,7 +42,7 @@ func (ex *exchange) release() {
 	if cap(ex.respBuf) > 64<<10 {
 		ex.respBuf = nil
 	}
-	ex.sess, ex.host, ex.up, ex.upID, ex.sentAt, ex.paused = nil, nil, nil, 0, 0, false
+	ex.sess, ex.host, ex.sentAt, ex.paused = nil, nil, 0, false
 	exchangePool.Put(ex)
 }
 

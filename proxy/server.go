@@ -36,8 +36,7 @@ type Server struct {
 	ups  map[*upstream]struct{} // live upstream connections, for timeouts
 	stop chan struct{}
 
-	inflight atomic.Int64
-	closed   atomic.Bool
+	closed atomic.Bool
 }
 
 type poolKey struct {
@@ -117,16 +116,16 @@ func (s *Server) Stats() *Stats { return &s.stats }
 func (s *Server) Config() *Config { return &s.cfg }
 
 // InFlight returns the number of requests being proxied.
-func (s *Server) InFlight() int64 { return s.inflight.Load() }
+func (s *Server) InFlight() int64 { return s.stats.RequestActive.Load() }
 
 // Drain waits until no request is in flight or ctx is done.
 func (s *Server) Drain(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for s.inflight.Load() > 0 {
+	for s.InFlight() > 0 {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("proxy: drain: %d requests still in flight: %w", s.inflight.Load(), ctx.Err())
+			return fmt.Errorf("proxy: drain: %d requests still in flight: %w", s.InFlight(), ctx.Err())
 		case <-t.C:
 		}
 	}

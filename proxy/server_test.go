@@ -387,3 +387,34 @@ func TestRequestTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestResponseSplitAcrossReads: a response that arrives a byte at a time,
+// then two responses in one read, reach their clients intact.
+func TestResponseSplitAcrossReads(t *testing.T) {
+	e := newTestEnv(t, true)
+	e.srv.cfg.UpstreamConnsPerHost = 1
+	e.a.handler = nil // the test answers by hand
+	down := newMemConn()
+	s := e.srv.NewSession(down, "c")
+	s.OnData(append(append(req(1, "a"), req(2, "a")...), req(3, "a")...))
+	eventually(t, "requests reach the server", func() bool {
+		e.a.mu.Lock()
+		defer e.a.mu.Unlock()
+		return len(e.a.seen) == 3
+	})
+	e.a.mu.Lock()
+	h, seen := e.a.conns[0].h, append([]codec.Message(nil), e.a.seen...)
+	e.a.mu.Unlock()
+	for _, b := range kvFrame(1, seen[0].ID, "from=slow") {
+		h.OnData([]byte{b})
+	}
+	h.OnData(append(kvFrame(1, seen[1].ID, "from=x"), kvFrame(1, seen[2].ID, "from=y")...))
+	fs := down.waitFrames(t, 3)
+	got := map[uint64]string{}
+	for _, f := range fs {
+		got[f.ID] = f.Meta.Value("from")
+	}
+	if got[1] != "slow" || got[2] != "x" || got[3] != "y" {
+		t.Fatalf("responses by client id: %v", got)
+	}
+}

@@ -58,7 +58,9 @@ func (ss *Session) OnData(b []byte) {
 		return
 	}
 	defer ss.flushLocked()
-	ss.lastData = s.now()
+	if ss.idle != nil {
+		ss.lastData = s.now()
+	}
 	data := b
 	if len(ss.buf) > 0 {
 		if len(ss.buf)+len(b) > s.maxBuf {
@@ -140,7 +142,6 @@ func (ss *Session) frame(f []byte) {
 	case codec.KindRequest, codec.KindOneway:
 		s.stats.RequestDecodingSuccess.Add(1)
 		ss.active++
-		s.inflight.Add(1)
 		s.stats.RequestActive.Add(1)
 		ex.x.Request = &ex.req
 		ex.x.Start = s.now()
@@ -310,7 +311,6 @@ func (ss *Session) respond(ex *exchange) {
 	}
 	ss.wbuf = out
 	s.stats.Response.Add(1)
-	s.stats.ResponseDecodingSuccess.Add(1)
 	if ex.resp.Status == codec.StatusOK {
 		s.stats.ResponseSuccess.Add(1)
 	} else {
@@ -351,7 +351,6 @@ func (ss *Session) flushLocked() {
 
 func (ss *Session) finish(ex *exchange) {
 	ss.active--
-	ss.srv.inflight.Add(-1)
 	ss.srv.stats.RequestActive.Add(-1)
 	ex.release()
 }

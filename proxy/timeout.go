@@ -68,17 +68,7 @@ func (u *upstream) expire(deadline int64) {
 	}
 	s.stats.RequestTimeout.Add(uint64(len(expired)))
 	e := codec.Errorf(codec.ErrTimeout, "metaproxy: no response from %s within %v", u.pool.addr, s.cfg.RequestTimeout)
-	var flush []*Session
-	for _, ex := range expired {
-		ex.up = nil
-		ex.host.End()
-		if ss := ex.sess; ss.deliver(ex, e) {
-			flush = append(flush, ss)
-		}
-	}
-	for _, ss := range flush {
-		ss.flush()
-	}
+	deliverAll(expired, e, nil)
 	if !u.pool.mux {
 		u.close()
 	}

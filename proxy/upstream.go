@@ -191,7 +191,6 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 		if !u.pool.mux {
 			id = ex.req.ID
 		}
-		ex.up, ex.upID = u, id
 		if s.cfg.RequestTimeout > 0 {
 			ex.sentAt = s.now().UnixNano()
 		}
@@ -281,8 +280,11 @@ func (u *upstream) OnData(b []byte) {
 		u.mu.Unlock()
 		return
 	}
-	u.rbuf = append(u.rbuf, b...)
-	data := u.rbuf
+	data := b
+	if len(u.rbuf) > 0 {
+		u.rbuf = append(u.rbuf, b...)
+		data = u.rbuf
+	}
 	var bad error
 	for len(data) > 0 {
 		n, err := s.split(u.codec, data)
@@ -299,9 +301,14 @@ func (u *upstream) OnData(b []byte) {
 		}
 		data = data[n:]
 	}
-	u.rbuf = u.rbuf[:copy(u.rbuf, data)]
-	if bad == nil && len(u.rbuf) > s.maxBuf {
+	switch {
+	case bad != nil: // the connection fails below
+	case len(data) > s.maxBuf:
 		bad = errors.New("response over the buffer limit")
+	case len(u.rbuf) > 0: // data is a suffix of rbuf
+		u.rbuf = u.rbuf[:copy(u.rbuf, data)]
+	default: // keep the partial response; b is only valid now
+		u.rbuf = append(u.rbuf, data...)
 	}
 	delivered := u.delivered
 	u.delivered = u.delivered[:0]
@@ -313,18 +320,7 @@ func (u *upstream) OnData(b []byte) {
 		// next request finds the connection idle.
 		u.pool.giveBack(u)
 	}
-	for _, ex := range delivered {
-		ex.host.End()
-		if ss := ex.sess; ss.deliver(ex, nil) {
-			u.sessions = append(u.sessions, ss)
-		}
-	}
-	clear(delivered)
-	for i, ss := range u.sessions {
-		ss.flush()
-		u.sessions[i] = nil
-	}
-	u.sessions = u.sessions[:0]
+	u.sessions = deliverAll(delivered, nil, u.sessions)
 	if bad != nil {
 		s.stats.ResponseDecodingError.Add(1)
 		s.log.Warn("closing upstream connection: bad response", "upstream", u.pool.addr, "err", bad)
@@ -341,6 +337,7 @@ func (u *upstream) frame(f []byte) error {
 	if err := s.decode(u.codec, u.spareBuf, &u.spare); err != nil {
 		return err
 	}
+	s.stats.ResponseDecodingSuccess.Add(1)
 	switch u.spare.Kind {
 	case codec.KindHeartbeat:
 		if u.spare.HeartbeatRequest && u.state == upReady {
@@ -371,7 +368,6 @@ func (u *upstream) frame(f []byte) error {
 	delete(u.pending, id)
 	ex.resp, u.spare = u.spare, ex.resp
 	ex.respBuf, u.spareBuf = u.spareBuf, ex.respBuf
-	ex.up = nil
 	u.delivered = append(u.delivered, ex)
 	return nil
 }
@@ -405,17 +401,29 @@ func (u *upstream) fail(e *codec.Error, closeConn bool) {
 	if c != nil && closeConn {
 		c.Close(false)
 	}
-	var flush []*Session
+	exs := make([]*exchange, 0, len(pending))
 	for _, ex := range pending {
-		ex.up = nil
+		exs = append(exs, ex)
+	}
+	deliverAll(exs, e, nil)
+}
+
+// deliverAll hands each exchange its response (e == nil) or the error e,
+// then flushes every session that got something, once. It clears exs and
+// returns sessions emptied, for reuse.
+func deliverAll(exs []*exchange, e *codec.Error, sessions []*Session) []*Session {
+	for _, ex := range exs {
 		ex.host.End()
 		if ss := ex.sess; ss.deliver(ex, e) {
-			flush = append(flush, ss)
+			sessions = append(sessions, ss)
 		}
 	}
-	for _, ss := range flush {
+	clear(exs)
+	for _, ss := range sessions {
 		ss.flush()
 	}
+	clear(sessions)
+	return sessions[:0]
 }
 
 func (u *upstream) close() {
