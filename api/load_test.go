@@ -110,18 +110,13 @@ func toTypedStructs(v any, ts string) any {
 	return v
 }
 
-func mustYAML(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := yaml.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func mustYAML(t *testing.T, v any) []byte { return mustMarshal(t, yaml.Marshal, v) }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t *testing.T, v any) []byte { return mustMarshal(t, json.Marshal, v) }
+
+func mustMarshal(t *testing.T, marshal func(any) ([]byte, error), v any) []byte {
 	t.Helper()
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,9 +247,12 @@ func TestDurations(t *testing.T) {
 	if got := p.GetRds().GetConfigSource().GetApiConfigSource().GetRequestTimeout().AsDuration(); got != 10*time.Second {
 		t.Errorf("request_timeout = %v, want 10s", got)
 	}
+	example := string(readExample(t, "idle_timeout.yaml"))
+	withTimeout := func(v string) []byte {
+		return []byte(strings.Replace(example, "idle_timeout: 5s", "idle_timeout: "+v, 1))
+	}
 	for in, want := range map[string]time.Duration{"1.5s": 1500 * time.Millisecond, "100ms": 100 * time.Millisecond, "1m30s": 90 * time.Second, "0s": 0} {
-		doc := strings.Replace(string(readExample(t, "idle_timeout.yaml")), "idle_timeout: 5s", "idle_timeout: "+in, 1)
-		p, err := ParseProxy([]byte(doc))
+		p, err := ParseProxy(withTimeout(in))
 		if err != nil {
 			t.Errorf("idle_timeout %q: %v", in, err)
 			continue
@@ -264,8 +262,7 @@ func TestDurations(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"5x", "-1s", "5", "1h-"} {
-		doc := strings.Replace(string(readExample(t, "idle_timeout.yaml")), "idle_timeout: 5s", "idle_timeout: "+bad, 1)
-		if _, err := ParseProxy([]byte(doc)); err == nil || !strings.Contains(err.Error(), "idle_timeout") {
+		if _, err := ParseProxy(withTimeout(bad)); err == nil || !strings.Contains(err.Error(), "idle_timeout") {
 			t.Errorf("idle_timeout %q: error %v, want one naming idle_timeout", bad, err)
 		}
 	}

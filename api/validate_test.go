@@ -17,6 +17,8 @@ func TestValidateErrors(t *testing.T) {
 		return base + filterDoc("    '@type': type.googleapis.com/aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit\n"+body)
 	}
 	const rls = "    rate_limit_service: {grpc_service: {envoy_grpc: {cluster_name: rls}}}\n"
+	// minimal names a protocol and a codec in the deprecated fields, and no routes.
+	const minimal = "stat_prefix: s\napplication_protocol: p\ncodec: {name: c}\n"
 	tests := []struct {
 		name, doc, want string
 	}{
@@ -26,15 +28,15 @@ func TestValidateErrors(t *testing.T) {
 			"an application protocol name is required (protocol.name, or the deprecated application_protocol) at protocol.name"},
 		{"no codec", strings.Replace(base, "  codec:\n    name: aeraki.meta_protocol.codec.dubbo\n", "", 1),
 			"a codec name is required (protocol.codec.name, or the deprecated codec.name) at protocol.codec.name"},
-		{"no routes", "stat_prefix: s\napplication_protocol: p\ncodec: {name: c}\n",
+		{"no routes", minimal,
 			"meta_protocol_proxy: route_config or rds is required"},
-		{"rds without name", "stat_prefix: s\napplication_protocol: p\ncodec: {name: c}\nrds: {config_source: {ads: {}}}\n",
+		{"rds without name", minimal + "rds: {config_source: {ads: {}}}\n",
 			"value is required at rds.route_config_name"},
-		{"rds without source", "stat_prefix: s\napplication_protocol: p\ncodec: {name: c}\nrds: {route_config_name: r}\n",
+		{"rds without source", minimal + "rds: {route_config_name: r}\n",
 			"value is required at rds.config_source"},
-		{"rds over REST", "stat_prefix: s\napplication_protocol: p\ncodec: {name: c}\nrds: {route_config_name: r, config_source: {api_config_source: {api_type: REST}}}\n",
+		{"rds over REST", minimal + "rds: {route_config_name: r, config_source: {api_config_source: {api_type: REST}}}\n",
 			"REST is not supported; use GRPC or DELTA_GRPC at rds.config_source.api_config_source.api_type"},
-		{"rds without cluster", "stat_prefix: s\napplication_protocol: p\ncodec: {name: c}\nrds: {route_config_name: r, config_source: {api_config_source: {api_type: GRPC, grpc_services: {envoy_grpc: {}}}}}\n",
+		{"rds without cluster", minimal + "rds: {route_config_name: r, config_source: {api_config_source: {api_type: GRPC, grpc_services: {envoy_grpc: {}}}}}\n",
 			"value is required at rds.config_source.api_config_source.grpc_services[0].envoy_grpc.cluster_name"},
 		{"route without action", strings.Replace(base, "    route:\n      cluster: c0\n", "", 1),
 			"cluster or weighted_clusters is required at route_config.routes[0].route"},
