@@ -17,8 +17,8 @@ func ParseProxy(data []byte) (*v1alpha.MetaProtocolProxy, error) {
 	if err := Unmarshal(data, p); err != nil {
 		return nil, fmt.Errorf("meta_protocol_proxy: %w", err)
 	}
-	if err := validateProxy(p); err != nil {
-		return nil, fmt.Errorf("meta_protocol_proxy: %w", err)
+	if err := Validate(p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -29,14 +29,14 @@ func ParseProxy(data []byte) (*v1alpha.MetaProtocolProxy, error) {
 // validates the result like ParseProxy.
 func ProxyFromAny(a *anypb.Any) (*v1alpha.MetaProtocolProxy, error) {
 	if a == nil {
-		return nil, fmt.Errorf("meta_protocol_proxy: %w", &Error{Msg: "configuration is nil"})
+		return nil, Validate(nil)
 	}
 	p := &v1alpha.MetaProtocolProxy{}
 	if err := UnpackConfig(a, p); err != nil {
 		return nil, fmt.Errorf("meta_protocol_proxy: %w", err)
 	}
-	if err := validateProxy(p); err != nil {
-		return nil, fmt.Errorf("meta_protocol_proxy: %w", err)
+	if err := Validate(p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -49,8 +49,8 @@ func ParseRouteConfiguration(data []byte) (*routev1alpha.RouteConfiguration, err
 	if err := Unmarshal(data, rc); err != nil {
 		return nil, fmt.Errorf("route_configuration: %w", err)
 	}
-	if err := validateRoutes(rc, ""); err != nil {
-		return nil, fmt.Errorf("route_configuration: %w", err)
+	if err := ValidateRouteConfiguration(rc); err != nil {
+		return nil, err
 	}
 	return rc, nil
 }

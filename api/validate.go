@@ -110,23 +110,17 @@ func validateFilterConfig(a *anypb.Any, path string) error {
 	if err != nil {
 		return under(path, err)
 	}
-	var cfg proto.Message
-	switch name := configType(a); name {
+	switch configType(a) {
 	case "aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimit":
-		cfg = &localratelimitv1alpha.LocalRateLimit{}
+		c := &localratelimitv1alpha.LocalRateLimit{}
+		if err = unmarshalJSON(js, c); err == nil {
+			err = validateLocalRateLimit(c)
+		}
 	case "aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit":
-		cfg = &ratelimitv1alpha.RateLimit{}
-	default:
-		return nil
-	}
-	if err := unmarshalJSON(js, cfg); err != nil {
-		return under(path, err)
-	}
-	switch c := cfg.(type) {
-	case *localratelimitv1alpha.LocalRateLimit:
-		err = validateLocalRateLimit(c)
-	case *ratelimitv1alpha.RateLimit:
-		err = validateRateLimit(c)
+		c := &ratelimitv1alpha.RateLimit{}
+		if err = unmarshalJSON(js, c); err == nil {
+			err = validateRateLimit(c)
+		}
 	}
 	return under(path, err)
 }
