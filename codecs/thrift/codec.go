@@ -143,10 +143,9 @@ func (c *Codec) Decode(frame []byte, msg *codec.Message) error {
 		return err
 	}
 	full := unsafeString(m[hd.nameOff : hd.nameOff+hd.nameLen])
-	method := full
-	if i := strings.IndexByte(full, ':'); i >= 0 {
-		msg.Meta.Set(codec.KeyService, full[:i])
-		method = full[i+1:]
+	service, method, multiplexed := splitName(full)
+	if multiplexed {
+		msg.Meta.Set(codec.KeyService, service)
 	}
 	msg.Meta.Set(codec.KeyMethod, method)
 	msg.ID = uint64(hd.seq)
@@ -154,7 +153,7 @@ func (c *Codec) Decode(frame []byte, msg *codec.Message) error {
 	switch hd.typ {
 	case msgCall:
 		msg.Kind = codec.KindRequest
-		if c.s.oneway != nil && (c.s.oneway[method] || c.s.oneway[full]) {
+		if c.s.isOneway(method, full) {
 			msg.Kind = codec.KindOneway
 		}
 		msg.Meta.Set(KeyMessageType, "call")
@@ -177,6 +176,15 @@ func (c *Codec) Decode(frame []byte, msg *codec.Message) error {
 		msg.Meta.Set(KeyMessageType, "exception")
 	}
 	return nil
+}
+
+// splitName splits a message name into the service and method of a
+// multiplexed name "Service:method"; a plain name is all method.
+func splitName(full string) (service, method string, multiplexed bool) {
+	if service, method, multiplexed = strings.Cut(full, ":"); !multiplexed {
+		return "", full, false
+	}
+	return service, method, true
 }
 
 // HeartbeatReply implements codec.Codec. Thrift has no heartbeats.

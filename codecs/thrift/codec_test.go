@@ -283,6 +283,12 @@ func TestOnewayMethods(t *testing.T) {
 		if m0.Kind == codec.KindOneway && len(c.ErrorReply(nil, m0, codec.Errorf(codec.ErrInternal, "x"))) != 0 {
 			t.Errorf("%v: an error reply to a oneway call", tc.names)
 		}
+		for i, m := range []*codec.Message{m0, m1} {
+			rejected := c.(codec.Rejecter).RejectReply(nil, m.Frame, codec.Errorf(codec.ErrBadRequest, "x"))
+			if (len(rejected) == 0) != (m.Kind == codec.KindOneway) {
+				t.Errorf("%v: call %d (%v) rejected with a %d-byte reply", tc.names, i, m.Kind, len(rejected))
+			}
+		}
 		var m codec.Message
 		if a := testing.AllocsPerRun(50, func() {
 			m.Reset()

@@ -138,3 +138,9 @@ func init() {
 		New:     New,
 	})
 }
+
+// isOneway reports whether calls of method, named full on the wire (with
+// any multiplexing service prefix), are configured as oneway.
+func (s *settings) isOneway(method, full string) bool {
+	return s.oneway != nil && (s.oneway[method] || s.oneway[full])
+}

@@ -1,7 +1,6 @@
 package thrift
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -128,15 +127,27 @@ func (c *Codec) ErrorReply(dst []byte, req *codec.Message, err *codec.Error) []b
 	if req.Kind != codec.KindRequest || !ok {
 		return dst
 	}
-	typ, text := int32(appInternalError), "metaproxy: internal error"
-	if err != nil {
-		typ, text = appExceptionType(err.Type), "metaproxy: "+err.Error()
-	}
 	method := methodOf(req.Frame, t, p)
 	if method == "" {
 		method = req.Meta.Value(codec.KeyMethod)
 	}
-	seq := uint32(req.ID)
+	var flags uint16
+	if t == TransportHeader {
+		if h, err := parseHeaderFrame(req.Frame); err == nil {
+			flags = h.flags
+		}
+	}
+	return appendErrorReply(dst, t, p, flags, method, uint32(req.ID), err)
+}
+
+// appendErrorReply appends the TApplicationException for err answering the
+// call method with sequence id seq, in transport t (with THeader flags) and
+// protocol p.
+func appendErrorReply(dst []byte, t Transport, p Protocol, flags uint16, method string, seq uint32, err *codec.Error) []byte {
+	typ, text := int32(appInternalError), "metaproxy: internal error"
+	if err != nil {
+		typ, text = appExceptionType(err.Type), "metaproxy: "+err.Error()
+	}
 	start := len(dst)
 	switch t {
 	case TransportUnframed:
@@ -144,10 +155,6 @@ func (c *Codec) ErrorReply(dst []byte, req *codec.Message, err *codec.Error) []b
 	case TransportFramed:
 		dst = append(dst, 0, 0, 0, 0)
 	case TransportHeader:
-		var flags uint16
-		if h, err := parseHeaderFrame(req.Frame); err == nil {
-			flags = h.flags
-		}
 		dst = binary.BigEndian.AppendUint32(dst, 0)
 		dst = binary.BigEndian.AppendUint16(dst, headerMagic)
 		dst = binary.BigEndian.AppendUint16(dst, flags)
@@ -207,9 +214,6 @@ func methodOf(f []byte, t Transport, p Protocol) string {
 	if err != nil {
 		return ""
 	}
-	name := f[h.nameOff : h.nameOff+h.nameLen]
-	if i := bytes.IndexByte(name, ':'); i >= 0 {
-		name = name[i+1:]
-	}
-	return unsafeString(name)
+	_, method, _ := splitName(unsafeString(f[h.nameOff : h.nameOff+h.nameLen]))
+	return method
 }

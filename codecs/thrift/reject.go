@@ -1,10 +1,6 @@
 package thrift
 
-import (
-	"strings"
-
-	"github.com/metaproxy/metaproxy/codec"
-)
+import "github.com/metaproxy/metaproxy/codec"
 
 var _ codec.Rejecter = (*Codec)(nil)
 
@@ -40,15 +36,11 @@ func (c *Codec) RejectReply(dst, buf []byte, err *codec.Error) []byte {
 	if perr != nil || hd.typ != msgCall {
 		return dst
 	}
-	full := string(m[hd.nameOff : hd.nameOff+hd.nameLen])
-	method := full
-	if i := strings.IndexByte(full, ':'); i >= 0 {
-		method = full[i+1:]
-	}
-	if c.s.oneway != nil && (c.s.oneway[method] || c.s.oneway[full]) {
+	// method aliases buf, which dst does not overlap.
+	full := unsafeString(m[hd.nameOff : hd.nameOff+hd.nameLen])
+	_, method, _ := splitName(full)
+	if c.s.isOneway(method, full) {
 		return dst
 	}
-	req := &codec.Message{Kind: codec.KindRequest, ID: uint64(hd.seq), Variant: Variant(t, p), Frame: buf}
-	req.Meta.Set(codec.KeyMethod, method)
-	return c.ErrorReply(dst, req, err)
+	return appendErrorReply(dst, t, p, 0, method, hd.seq, err)
 }

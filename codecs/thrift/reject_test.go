@@ -58,6 +58,9 @@ func TestRejectReply(t *testing.T) {
 				if err != nil || n != len(out) || d.Kind != codec.KindResponse || d.Status != codec.StatusError || d.ID != want.ID {
 					t.Errorf("request %d: reply %+v n=%d/%d err=%v, want an exception for seq %d", i, d, n, len(out), err, want.ID)
 				}
+				if got := metaValue(d.Meta, codec.KeyMethod); got != want.Meta.Value(codec.KeyMethod) {
+					t.Errorf("request %d: reply for method %q, want %q", i, got, want.Meta.Value(codec.KeyMethod))
+				}
 				answered++
 			}
 			if w.transport != TransportHeader && answered == 0 {
@@ -65,4 +68,14 @@ func TestRejectReply(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metaValue returns the value of key in kvs, or "".
+func metaValue(kvs []codec.KV, key string) string {
+	for _, kv := range kvs {
+		if kv.Key == key {
+			return kv.Value
+		}
+	}
+	return ""
 }
