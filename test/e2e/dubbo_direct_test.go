@@ -6,6 +6,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,22 @@ func call(t *testing.T, c *rawdubbo.Conn, req rawdubbo.Call) rawdubbo.Reply {
 	return r
 }
 
+// goCall makes req on c in a goroutine. The channel receives nil once the
+// call succeeded, or why it did not (transport error or error reply).
+func goCall(c *rawdubbo.Conn, req rawdubbo.Call) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		r, err := c.Call(ctx, req)
+		if err == nil && !r.OK() {
+			err = fmt.Errorf("%s(%v) failed: %s", req.Method, req.Args, r.String())
+		}
+		done <- err
+	}()
+	return done
+}
+
 // concurrentHellos makes n concurrent sayHello calls on c, each with its own
 // name, and checks that every caller got the answer to its own call.
 func concurrentHellos(t *testing.T, c *rawdubbo.Conn, n int, prefix string, want func(name string) []string) {
@@ -67,7 +84,7 @@ func concurrentHellos(t *testing.T, c *rawdubbo.Conn, n int, prefix string, want
 			switch {
 			case err != nil:
 				errs <- fmt.Sprintf("%s: %v", name, err)
-			case !contains(want(name), r.String()):
+			case !slices.Contains(want(name), r.String()):
 				errs <- fmt.Sprintf("%s: got %q, want one of %q", name, r.String(), want(name))
 			}
 		}()
@@ -80,15 +97,6 @@ func concurrentHellos(t *testing.T, c *rawdubbo.Conn, n int, prefix string, want
 	if s := c.Stray(); len(s) > 0 {
 		t.Errorf("responses for ids nobody waited for: %v", s)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestDubboDirect proves the peers work without a proxy in between.
@@ -205,7 +213,7 @@ func waitNote(t *testing.T, c *rawdubbo.Conn, note string) {
 	deadline := time.Now().Add(callTimeout)
 	for {
 		r := call(t, c, rawdubbo.Call{Interface: harness.DubboInterface, Method: "notes", Args: []any{}})
-		if contains(strings.Split(r.String(), ","), note) {
+		if slices.Contains(strings.Split(r.String(), ","), note) {
 			return
 		}
 		if time.Now().After(deadline) {

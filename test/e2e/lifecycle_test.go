@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,17 +40,9 @@ func TestStandaloneSIGTERMDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	results := make(chan error, 3)
+	var inflight []<-chan error
 	for range 3 {
-		go func() {
-			r, err := c.Call(ctx, sleepCall(700))
-			if err == nil && !r.OK() {
-				err = errString("sleep failed: " + r.String())
-			}
-			results <- err
-		}()
+		inflight = append(inflight, goCall(c, sleepCall(700)))
 	}
 	time.Sleep(200 * time.Millisecond) // the calls are in flight
 	start := time.Now()
@@ -61,8 +52,8 @@ func TestStandaloneSIGTERMDrains(t *testing.T) {
 	if err := harness.WaitPortClosed(addr, 2*time.Second); err != nil {
 		t.Errorf("listener still open after SIGTERM: %v", err)
 	}
-	for range 3 {
-		if err := <-results; err != nil {
+	for _, done := range inflight {
+		if err := <-done; err != nil {
 			t.Errorf("in-flight call during drain: %v", err)
 		}
 	}
@@ -76,7 +67,3 @@ func TestStandaloneSIGTERMDrains(t *testing.T) {
 	}
 	t.Logf("drained and exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 }
-
-type errString string
-
-func (e errString) Error() string { return string(e) }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -28,17 +27,7 @@ func TestDubboFrameLimit(t *testing.T) {
 			}}}, Clusters: []harness.Cluster{{Name: "c1", Endpoints: []string{p.Addr()}}, {Name: "c2", Endpoints: []string{p.Addr()}}}}
 			addr := px.Start(t, b.MustRender())
 
-			other := dialRaw(t, addr)
-			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-			defer cancel()
-			slow := make(chan error, 1)
-			go func() {
-				r, err := other.Call(ctx, sleepCall(500))
-				if err == nil && !r.OK() {
-					err = errString("sleep: " + r.String())
-				}
-				slow <- err
-			}()
+			slow := goCall(dialRaw(t, addr), sleepCall(500))
 			time.Sleep(100 * time.Millisecond)
 
 			c := dialRaw(t, addr)
