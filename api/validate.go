@@ -114,12 +114,12 @@ func validateFilterConfig(a *anypb.Any, path string) error {
 	case "aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimit":
 		c := &localratelimitv1alpha.LocalRateLimit{}
 		if err = unmarshalJSON(js, c); err == nil {
-			err = validateLocalRateLimit(c)
+			err = ValidateLocalRateLimit(c)
 		}
 	case "aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit":
 		c := &ratelimitv1alpha.RateLimit{}
 		if err = unmarshalJSON(js, c); err == nil {
-			err = validateRateLimit(c)
+			err = ValidateRateLimit(c)
 		}
 	}
 	return under(path, err)

@@ -17,17 +17,6 @@ const MinFillInterval = 50 * time.Millisecond
 // condition has a match and a bucket, and every bucket has max_tokens > 0,
 // tokens_per_fill > 0 when set and fill_interval >= MinFillInterval.
 func ValidateLocalRateLimit(c *localratelimitv1alpha.LocalRateLimit) error {
-	return validateLocalRateLimit(c)
-}
-
-// ValidateRateLimit checks a global rate limit config: domain is set, the
-// rate limit service names a cluster, at least one descriptor is given,
-// each with a property and a descriptor_key, and the match is well formed.
-func ValidateRateLimit(c *ratelimitv1alpha.RateLimit) error {
-	return validateRateLimit(c)
-}
-
-func validateLocalRateLimit(c *localratelimitv1alpha.LocalRateLimit) error {
 	if c.GetStatPrefix() == "" {
 		return errorf("stat_prefix", "value is required")
 	}
@@ -77,7 +66,10 @@ func validateTokenBucket(b *envoy.TokenBucket, path string) error {
 	return nil
 }
 
-func validateRateLimit(c *ratelimitv1alpha.RateLimit) error {
+// ValidateRateLimit checks a global rate limit config: domain is set, the
+// rate limit service names a cluster, at least one descriptor is given,
+// each with a property and a descriptor_key, and the match is well formed.
+func ValidateRateLimit(c *ratelimitv1alpha.RateLimit) error {
 	if err := validateMatch(c.GetMatch(), "match"); err != nil {
 		return err
 	}
