@@ -6,7 +6,7 @@
 #
 # Knobs (environment):
 #   BENCH_ARGS   extra flags for the load benchmark, e.g.
-#                "-duration 10s -workers 1,16,64 -protocols dubbo -repeats 5"
+#                "-duration 10s -workers 1,16,64 -protocols dubbo -rounds 5"
 #   PROFILE=1    also perf-profile metaproxy under the largest load
 set -euo pipefail
 cd "$(dirname "$0")/.."
