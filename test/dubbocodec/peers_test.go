@@ -23,24 +23,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	// The dubbo-go extensions a dubbo provider and consumer need: the
-	// provider's default filter chain and the consumer's cluster.
-	_ "dubbo.apache.org/dubbo-go/v3/cluster/cluster/failfast"
-	_ "dubbo.apache.org/dubbo-go/v3/cluster/cluster/failover"
-	_ "dubbo.apache.org/dubbo-go/v3/cluster/loadbalance/random"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/accesslog"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/echo"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/exec_limit"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/generic"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/graceful_shutdown"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/token"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/tps"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/tps/limiter"
-	_ "dubbo.apache.org/dubbo-go/v3/filter/tps/strategy"
-	_ "dubbo.apache.org/dubbo-go/v3/proxy/proxy_factory"
-
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/codecs/dubbo"
+	"github.com/metaproxy/metaproxy/test/harness"
+	_ "github.com/metaproxy/metaproxy/test/peers/dubbo/dubbogo" // the extensions a provider and consumer need
 )
 
 // Greeter is the dubbo-go provider the peer tests call.
@@ -73,34 +59,6 @@ func quietLogs() {
 	})
 }
 
-// freePort returns a port that was free on 127.0.0.1 a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// waitListening polls addr until it accepts connections.
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is not listening: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 var (
 	providerOnce sync.Once
 	providerAddr string
@@ -116,7 +74,7 @@ func startProvider(t *testing.T) string {
 		// dubbo-go creates its protocol singleton lazily and without a
 		// lock; create it before the provider and consumers race for it.
 		dubboproto.GetProtocol()
-		port := freePort(t)
+		port := harness.FreePort(t)
 		app := global.DefaultApplicationConfig()
 		app.Name = "dubbocodec-test"
 		app.MetadataType = constant.RemoteMetadataStorageType // no MetadataService on the same port
@@ -135,7 +93,9 @@ func startProvider(t *testing.T) string {
 	if providerErr != nil {
 		t.Fatal(providerErr)
 	}
-	waitListening(t, providerAddr)
+	if err := harness.WaitPort(providerAddr, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	return providerAddr
 }
 
