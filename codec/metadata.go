@@ -5,11 +5,10 @@ import "strings"
 // Well-known metadata keys. Codecs fill those that their protocol carries so
 // that one route configuration reads the same across protocols.
 const (
-	KeyService   = "interface" // Aeraki's key for the service / interface name
-	KeyMethod    = "method"
-	KeyVersion   = "version"
-	KeyGroup     = "group"
-	KeyRequestID = "x-request-id"
+	KeyService = "interface" // Aeraki's key for the service / interface name
+	KeyMethod  = "method"
+	KeyVersion = "version"
+	KeyGroup   = "group"
 )
 
 // KV is one metadata entry.

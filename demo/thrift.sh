@@ -3,23 +3,12 @@
 # Thrift servers through metaproxy, then everything started here is stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export GOTOOLCHAIN=local
-BIN=$PWD/bin
-mkdir -p "$BIN"
+source demo/lib.sh
 echo "==> building metaproxy and the Apache Thrift peers"
 CGO_ENABLED=0 go build -o "$BIN/metaproxy" ./cmd/metaproxy
 (cd test && go build -o "$BIN/thriftpeer" ./peers/thrift/thriftpeer)
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() { for _ in $(seq 1 100); do port_busy "$1" && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-for p in 9090 9091 9093 19902; do
-  if port_busy $p; then echo "port $p is already in use: stop what listens there first" >&2; exit 1; fi
-done
-
-LOG=$(mktemp -d)
+need_free_ports 9090 9091 9093 19902
 echo "==> starting two Apache Thrift THeader servers on 127.0.0.1:9091 and :9093 (logs in $LOG)"
 "$BIN/thriftpeer" -mode server -addr 127.0.0.1:9091 -transport header -protocol header -tag server-1 >"$LOG/server-1.log" 2>&1 & pids+=($!)
 "$BIN/thriftpeer" -mode server -addr 127.0.0.1:9093 -transport header -protocol header -tag server-2 >"$LOG/server-2.log" 2>&1 & pids+=($!)
