@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"dubbo.apache.org/dubbo-go/v3/client"
@@ -27,27 +26,12 @@ type consumerFlags struct {
 // each reply printed, rather than a measured load run (-c > 1 or -d).
 func (f *consumerFlags) sequential() bool { return f.c <= 1 && f.d == 0 }
 
-// args converts -name into the method's argument list.
-func (f *consumerFlags) args() ([]any, error) {
-	switch f.method {
-	case "sleep":
-		ms, err := strconv.ParseInt(f.name, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("sleep takes milliseconds: %w", err)
-		}
-		return []any{ms}, nil
-	case "notes":
-		return []any{}, nil
-	}
-	return []any{f.name}, nil
-}
-
 // runConsumer calls the provider at f.url with the dubbo-go client.
 // Sequential calls (-c 1, no -d) print one line each, the reply or "ERROR
 // <message>", and fail if any call failed; a load run prints one JSON
 // summary line.
 func runConsumer(f consumerFlags) error {
-	args, err := f.args()
+	args, err := methodArgs(f.method, f.name)
 	if err != nil {
 		return err
 	}

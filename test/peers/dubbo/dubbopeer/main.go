@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	getty "github.com/apache/dubbo-getty"
@@ -74,6 +75,22 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// methodArgs converts a call's argument, given as text on the command line,
+// into the argument list of the DemoService method.
+func methodArgs(method, arg string) ([]any, error) {
+	switch method {
+	case "sleep":
+		ms, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("sleep takes milliseconds: %w", err)
+		}
+		return []any{ms}, nil
+	case "notes":
+		return []any{}, nil
+	}
+	return []any{arg}, nil
 }
 
 // quietLogs sends dubbo-go's and getty's logs to stderr at warn level.

@@ -42,17 +42,12 @@ func parseAttach(s string) (map[string]string, error) {
 	return m, nil
 }
 
-// callArgs builds the argument list of call i.
+// callArgs builds the argument list of call i and returns the argument as
+// text, for the output line.
 func (f *rawFlags) callArgs(i int) ([]any, string, error) {
 	arg := strings.ReplaceAll(f.arg, "{i}", strconv.Itoa(i))
-	switch f.method {
-	case "sleep":
-		ms, err := strconv.ParseInt(arg, 10, 64)
-		return []any{ms}, arg, err
-	case "notes":
-		return []any{}, arg, nil
-	}
-	return []any{arg}, arg, nil
+	args, err := methodArgs(f.method, arg)
+	return args, arg, err
 }
 
 // runRaw makes f.n calls, f.c at a time, on ONE connection with distinct
