@@ -17,12 +17,7 @@ import (
 	"strconv"
 	"time"
 
-	getty "github.com/apache/dubbo-getty"
-	"github.com/dubbogo/gost/log/logger"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-
-	_ "github.com/metaproxy/metaproxy/test/peers/dubbo/dubbogo"
+	"github.com/metaproxy/metaproxy/test/peers/dubbo/dubbogo"
 )
 
 // errReported marks a failure already printed as an ERROR line.
@@ -54,7 +49,7 @@ func main() {
 	timeout := flag.Duration("timeout", 5*time.Second, "per-call timeout")
 	flag.Parse()
 
-	quietLogs()
+	dubbogo.QuietLogs()
 	cf.method, cf.n, cf.c, cf.timeout = *method, *n, *c, *timeout
 	rf.method, rf.n, rf.c, rf.timeout = *method, *n, *c, *timeout
 
@@ -91,16 +86,4 @@ func methodArgs(method, arg string) ([]any, error) {
 		return []any{}, nil
 	}
 	return []any{arg}, nil
-}
-
-// quietLogs sends dubbo-go's and getty's logs to stderr at warn level.
-func quietLogs() {
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(zapcore.WarnLevel)
-	cfg.Encoding = "console"
-	cfg.OutputPaths = []string{"stderr"}
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	cfg.DisableStacktrace = true
-	logger.InitLogger(&logger.Config{ZapConfig: &cfg})
-	getty.SetLogger(logger.GetLogger())
 }
