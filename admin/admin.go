@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sort"
-	"strings"
 
 	"github.com/metaproxy/metaproxy/proxy"
 )
@@ -46,25 +45,33 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 	})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		byName := map[string][]string{}
-		var names []string
+		type family struct {
+			typ   string
+			lines []string
+		}
+		families := map[string]*family{}
 		for _, s := range sources {
-			for k, v := range s.Server.Stats().Snapshot() {
-				name := "metaproxy_" + k
-				if _, seen := byName[name]; !seen {
-					names = append(names, name)
+			s.Server.Stats().Each(func(k string, v int64, gauge bool) {
+				name, typ := "metaproxy_"+k+"_total", "counter"
+				if gauge {
+					name, typ = "metaproxy_"+k, "gauge"
 				}
-				byName[name] = append(byName[name], fmt.Sprintf("%s{protocol=%q,stat_prefix=%q} %d", name, s.Protocol, s.StatPrefix, v))
-			}
+				f := families[name]
+				if f == nil {
+					f = &family{typ: typ}
+					families[name] = f
+				}
+				f.lines = append(f.lines, fmt.Sprintf("%s{protocol=%q,stat_prefix=%q} %d", name, s.Protocol, s.StatPrefix, v))
+			})
+		}
+		names := make([]string, 0, len(families))
+		for n := range families {
+			names = append(names, n)
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			typ := "counter"
-			if strings.HasSuffix(n, "_active") {
-				typ = "gauge"
-			}
-			fmt.Fprintf(w, "# TYPE %s %s\n", n, typ)
-			for _, line := range byName[n] {
+			fmt.Fprintf(w, "# TYPE %s %s\n", n, families[n].typ)
+			for _, line := range families[n].lines {
 				fmt.Fprintln(w, line)
 			}
 		}

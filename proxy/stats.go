@@ -36,19 +36,25 @@ type Stats struct {
 	PanicsContained                atomic.Uint64 `stat:"panics_contained"`
 }
 
-// Snapshot returns every counter by name.
-func (s *Stats) Snapshot() map[string]int64 {
-	out := map[string]int64{}
+// Each calls f with every stat: its name, value, and whether it is a gauge
+// (a level that goes up and down) rather than a counter.
+func (s *Stats) Each(f func(name string, value int64, gauge bool)) {
 	v := reflect.ValueOf(s).Elem()
 	t := v.Type()
 	for i := range t.NumField() {
 		name := t.Field(i).Tag.Get("stat")
 		switch c := v.Field(i).Addr().Interface().(type) {
 		case *atomic.Uint64:
-			out[name] = int64(c.Load())
+			f(name, int64(c.Load()), false)
 		case *atomic.Int64:
-			out[name] = c.Load()
+			f(name, c.Load(), true)
 		}
 	}
+}
+
+// Snapshot returns every stat by name.
+func (s *Stats) Snapshot() map[string]int64 {
+	out := map[string]int64{}
+	s.Each(func(name string, value int64, _ bool) { out[name] = value })
 	return out
 }
