@@ -7,12 +7,8 @@ import (
 
 	"dubbo.apache.org/dubbo-go/v3/client"
 	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
-	getty "github.com/apache/dubbo-getty"
-	"github.com/dubbogo/gost/log/logger"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
-	_ "github.com/metaproxy/metaproxy/test/peers/dubbo/dubbogo" // the dubbo-go extensions of the dubbo protocol
+	"github.com/metaproxy/metaproxy/test/peers/dubbo/dubbogo" // the dubbo-go extensions of the dubbo protocol, quiet logs
 )
 
 // dubboInterface is the service test/peers/dubbo/dubbopeer's provider
@@ -31,7 +27,7 @@ type dubboCaller struct {
 }
 
 func dialDubbo(addr string) (d *dubboCaller, err error) {
-	quietDubboLogs()
+	dubbogo.QuietLogs()
 	// Dial panics in dubbo-go v3.3.1 when the server is unreachable.
 	defer func() {
 		if p := recover(); p != nil {
@@ -67,14 +63,3 @@ func (d *dubboCaller) Call(int) error {
 // Close does nothing: the process exits after the run, and dubbo-go v3.3.1
 // has no way to close one client's connections.
 func (d *dubboCaller) Close() {}
-
-// quietDubboLogs sends dubbo-go's and getty's logs to stderr at warn level
-// (getty logs every packet at debug by default).
-func quietDubboLogs() {
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(zapcore.WarnLevel)
-	cfg.Encoding = "console"
-	cfg.OutputPaths = []string{"stderr"}
-	logger.InitLogger(&logger.Config{ZapConfig: &cfg})
-	getty.SetLogger(logger.GetLogger())
-}
