@@ -1,11 +1,6 @@
 package proxy
 
 import (
-	"bufio"
-	"encoding/hex"
-	"encoding/json"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +8,7 @@ import (
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/codecs/dubbo"
 	"github.com/metaproxy/metaproxy/codecs/thrift"
+	"github.com/metaproxy/metaproxy/internal/golden"
 	"github.com/metaproxy/metaproxy/router"
 )
 
@@ -101,55 +97,12 @@ func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.K
 	}
 }
 
-func dubboGolden(b *testing.B, name string) []byte {
-	raw, err := os.ReadFile("../codecs/dubbo/testdata/" + name + ".json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var g struct{ Frame string }
-	if err := json.Unmarshal(raw, &g); err != nil {
-		b.Fatal(err)
-	}
-	f, err := hex.DecodeString(g.Frame)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return f
-}
-
-func thriftGolden(b *testing.B, file string) (req, resp []byte) {
-	fh, err := os.Open("../codecs/thrift/testdata/" + file + ".txt")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		kind, h, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(kind, "#") {
-			continue
-		}
-		f, err := hex.DecodeString(h)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if kind == "request" && req == nil {
-			req = f
-		}
-		if kind == "response" && resp == nil {
-			resp = f
-		}
-	}
-	return req, resp
-}
-
 func BenchmarkCorePathDubbo(b *testing.B) {
 	f, err := dubbo.NewFactory(dubbo.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchCorePath(b, f, dubboGolden(b, "lib_req_typical"), dubboGolden(b, "lib_rsp_value_attachments"),
+	benchCorePath(b, f, golden.DubboFrame(b, "lib_req_typical"), golden.DubboFrame(b, "lib_rsp_value_attachments"),
 		codec.KV{Key: "method", Value: "sayHello"})
 }
 
@@ -158,7 +111,8 @@ func BenchmarkCorePathThriftFramedBinary(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req, resp := thriftGolden(b, "framed-binary")
+	reqs, rsps := golden.ThriftFrames(b, "framed-binary")
+	req, resp := reqs[0], rsps[0]
 	benchCorePath(b, f, req, resp, codec.KV{Key: "method", Value: "sayHello"})
 }
 
@@ -167,6 +121,7 @@ func BenchmarkCorePathThriftHeaderCompact(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req, resp := thriftGolden(b, "header-compact")
+	reqs, rsps := golden.ThriftFrames(b, "header-compact")
+	req, resp := reqs[0], rsps[0]
 	benchCorePath(b, f, req, resp, codec.KV{Key: "method", Value: "sayHello"})
 }

@@ -2,11 +2,8 @@ package standalone
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -14,26 +11,10 @@ import (
 	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/codecs/dubbo"
+	"github.com/metaproxy/metaproxy/internal/golden"
 	"github.com/metaproxy/metaproxy/proxy"
 	"github.com/metaproxy/metaproxy/router"
 )
-
-func golden(t *testing.T, name string) []byte {
-	t.Helper()
-	raw, err := os.ReadFile("../codecs/dubbo/testdata/" + name + ".json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g struct{ Frame string }
-	if err := json.Unmarshal(raw, &g); err != nil {
-		t.Fatal(err)
-	}
-	f, err := hex.DecodeString(g.Frame)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
 
 // dubboServer answers every request with resp (id rewritten) after delay.
 func dubboServer(t *testing.T, f codec.Factory, resp []byte, delay time.Duration) string {
@@ -91,7 +72,7 @@ func testServeAndDrain(t *testing.T, h host) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	upstream := dubboServer(t, f, golden(t, "lib_rsp_value"), 300*time.Millisecond)
+	upstream := dubboServer(t, f, golden.DubboFrame(t, "lib_rsp_value"), 300*time.Millisecond)
 	host, port, _ := net.SplitHostPort(upstream)
 	p, _ := strconv.Atoi(port)
 	srv, err := proxy.New(proxy.Config{
@@ -116,7 +97,7 @@ func testServeAndDrain(t *testing.T, h host) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	req := golden(t, "lib_req_hello")
+	req := golden.DubboFrame(t, "lib_req_hello")
 	// Two requests in one write; both are in flight when shutdown starts.
 	if _, err := c.Write(append(append([]byte(nil), req...), req...)); err != nil {
 		t.Fatal(err)

@@ -1,10 +1,7 @@
 package thrift
 
 import (
-	"encoding/hex"
-	"os"
-	"path/filepath"
-	"strings"
+	"github.com/metaproxy/metaproxy/internal/golden"
 	"testing"
 )
 
@@ -44,29 +41,7 @@ func (w wire) configs() []Config {
 // golden returns the request and response frames of w.
 func (w wire) golden(tb testing.TB) (reqs, rsps [][]byte) {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", w.name+".txt"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		kind, h, ok := strings.Cut(line, " ")
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f, err := hex.DecodeString(h)
-		if err != nil {
-			tb.Fatalf("%s: %v", w.name, err)
-		}
-		if kind == "request" {
-			reqs = append(reqs, f)
-		} else {
-			rsps = append(rsps, f)
-		}
-	}
-	if len(reqs) == 0 || len(rsps) == 0 {
-		tb.Fatalf("%s: no golden frames", w.name)
-	}
-	return reqs, rsps
+	return golden.ThriftFrames(tb, w.name)
 }
 
 func mustFactory(tb testing.TB, c Config) *Factory {

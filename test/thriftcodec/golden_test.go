@@ -2,20 +2,16 @@ package thriftcodec
 
 import (
 	"bytes"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
+
+	"github.com/metaproxy/metaproxy/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden frames in codecs/thrift/testdata")
-
-// goldenDir is where codecs/thrift keeps its golden frames.
-const goldenDir = "../../codecs/thrift/testdata"
 
 // TestGolden checks that the golden frames of codecs/thrift are what the
 // Apache library writes for Requests and Responses (byte for byte, except
@@ -25,12 +21,12 @@ func TestGolden(t *testing.T) {
 	for _, w := range Wires {
 		t.Run(w.Name, func(t *testing.T) {
 			live := map[string][][]byte{"request": frames(t, w, Requests(w)), "response": frames(t, w, Responses(w))}
-			path := filepath.Join(goldenDir, w.Name+".txt")
+			path := golden.ThriftFile(w.Name)
 			if *update {
 				writeGolden(t, path, w, live)
 				return
 			}
-			golden := readGolden(t, path)
+			golden := golden.ReadThrift(t, path)
 			for kind, fs := range live {
 				if len(golden[kind]) != len(fs) {
 					t.Fatalf("%s: %d golden %s frames, want %d (run with -update)", path, len(golden[kind]), kind, len(fs))
@@ -78,24 +74,4 @@ func writeGolden(t *testing.T, path string, w Wire, live map[string][][]byte) {
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func readGolden(t *testing.T, path string) map[string][][]byte {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][][]byte{}
-	for _, line := range strings.Split(string(data), "\n") {
-		kind, h, ok := strings.Cut(line, " ")
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out[kind] = append(out[kind], f)
-	}
-	return out
 }
