@@ -44,20 +44,27 @@ func (s *Server) NewSession(c Conn, remote string) *Session {
 // OnData feeds bytes read from the client. b is only valid during the call.
 // OnData never blocks on the network.
 func (ss *Session) OnData(b []byte) {
-	s := ss.srv
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	defer func() {
-		if p := recover(); p != nil {
-			s.stats.PanicsContained.Add(1)
-			s.log.Error("panic contained", "where", "session", "peer", ss.remote, "panic", p)
-			ss.closeLocked(false)
-		}
-	}()
+	defer ss.unlock()
+	defer ss.containLocked("session")
 	if ss.closed || len(b) == 0 {
 		return
 	}
-	defer ss.flushLocked()
+	ss.onData(b)
+}
+
+// containLocked turns a panic into the connection's closure; ss.mu is held.
+func (ss *Session) containLocked(where string) {
+	if p := recover(); p != nil {
+		ss.srv.stats.PanicsContained.Add(1)
+		ss.srv.log.Error("panic contained", "where", where, "peer", ss.remote, "panic", p)
+		ss.closeLocked(false)
+	}
+}
+
+// onData splits b into frames and handles them; ss.mu is held.
+func (ss *Session) onData(b []byte) {
+	s := ss.srv
 	if ss.idle != nil {
 		ss.lastData = s.now()
 	}
@@ -178,8 +185,8 @@ func (ss *Session) runFilters(ex *exchange) {
 
 func (ss *Session) resume(ex *exchange) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	defer ss.flushLocked()
+	defer ss.unlock()
+	defer ss.containLocked("resume")
 	if !ex.paused {
 		ss.srv.log.Error("filter resumed an exchange that was not paused")
 		return
@@ -322,18 +329,29 @@ func (ss *Session) respond(ex *exchange) {
 // flush writes what deliver queued.
 func (ss *Session) flush() {
 	ss.mu.Lock()
-	ss.flushLocked()
-	ss.mu.Unlock()
+	ss.unlock()
 }
 
-// flushLocked sends the requests queued on upstreams and the bytes queued
-// for the client, each in one write; ss.mu is held.
-func (ss *Session) flushLocked() {
-	for i, u := range ss.dirty {
-		u.flush()
-		ss.dirty[i] = nil
-	}
+// unlock writes the bytes queued for the client, releases ss.mu, then sends
+// the requests queued on upstreams, each batch in one write. The upstream
+// writes run without the session's lock: a failed write fails its upstream,
+// whose failure handling delivers errors to its sessions, this one included.
+// No call that can re-enter a session is made with ss.mu held.
+func (ss *Session) unlock() {
+	ss.flushLocked()
+	var arr [8]*upstream
+	dirty := append(arr[:0], ss.dirty...)
+	clear(ss.dirty)
 	ss.dirty = ss.dirty[:0]
+	ss.mu.Unlock()
+	for _, u := range dirty {
+		u.flush()
+	}
+}
+
+// flushLocked writes the bytes queued for the client in one write; ss.mu is
+// held. The host's Write never calls back into the engine.
+func (ss *Session) flushLocked() {
 	ss.queued = false
 	if len(ss.wbuf) == 0 || ss.closed {
 		return

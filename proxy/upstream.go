@@ -48,12 +48,14 @@ func (p *pool) send(ex *exchange) (*upstream, error) {
 			flush = u
 		}
 		if err == nil && oneway && !p.mux {
-			// No response will free the connection: send now, give back.
+			// No response will free the connection: it goes back to the
+			// pool once the request is written (by the caller's flush, or
+			// on connect).
 			if flush != nil {
-				u.flush()
-				flush = nil
+				u.giveBackOnFlush = true
+			} else {
+				p.giveBack(u)
 			}
-			p.giveBack(u)
 		}
 		return flush, err
 	}
@@ -143,9 +145,12 @@ type upstream struct {
 	nextID  uint64
 	wbuf    []byte // frames queued for the next flush (or until connected)
 	queued  bool   // a batch will flush wbuf
-	scratch []byte
-	rbuf    []byte
-	edit    codec.Edit // reused: an Edit passed to a codec escapes
+	// giveBackOnFlush returns an exclusive connection to its pool after
+	// the flush that writes its oneway request.
+	giveBackOnFlush bool
+	scratch         []byte
+	rbuf            []byte
+	edit            codec.Edit // reused: an Edit passed to a codec escapes
 
 	// Used by OnData only; the host never calls OnData concurrently.
 	spare     codec.Message
@@ -205,22 +210,29 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 }
 
 // flush writes the queued requests in one write.
+// It is called with no session's lock held: a failed write fails u, which
+// delivers errors to the sessions of its pending requests.
 func (u *upstream) flush() {
 	u.mu.Lock()
 	u.queued = false
-	if u.state != upReady || len(u.wbuf) == 0 {
-		u.mu.Unlock()
-		return
-	}
-	err := u.conn.Write(u.wbuf)
-	if cap(u.wbuf) > 256<<10 {
-		u.wbuf = nil
-	} else {
-		u.wbuf = u.wbuf[:0]
+	giveBack := u.giveBackOnFlush
+	u.giveBackOnFlush = false
+	var err error
+	if u.state == upReady && len(u.wbuf) > 0 {
+		err = u.conn.Write(u.wbuf)
+		if cap(u.wbuf) > 256<<10 {
+			u.wbuf = nil
+		} else {
+			u.wbuf = u.wbuf[:0]
+		}
 	}
 	u.mu.Unlock()
 	if err != nil {
 		u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
+		return
+	}
+	if giveBack {
+		u.pool.giveBack(u)
 	}
 }
 

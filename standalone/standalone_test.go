@@ -65,18 +65,14 @@ func dubboServer(t *testing.T, f codec.Factory, resp []byte, delay time.Duration
 	return ln.Addr().String()
 }
 
-func TestServeAndDrain(t *testing.T) { forHosts(t, testServeAndDrain) }
-
-func testServeAndDrain(t *testing.T, h host) {
-	f, err := dubbo.NewFactory(dubbo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream := dubboServer(t, f, golden.DubboFrame(t, "lib_rsp_value"), 300*time.Millisecond)
+// startDubboProxy serves a Dubbo listener on 127.0.0.1 in host h that routes
+// everything to upstream; Serve's result arrives on serveErr.
+func startDubboProxy(t *testing.T, h host, f codec.Factory, upstream string, mux bool) (srv *proxy.Server, l *Listener, serveErr chan error) {
+	t.Helper()
 	host, port, _ := net.SplitHostPort(upstream)
 	p, _ := strconv.Atoi(port)
 	srv, err := proxy.New(proxy.Config{
-		StatPrefix: "t", Protocol: "dubbo", Codec: f, Multiplexing: true,
+		StatPrefix: "t", Protocol: "dubbo", Codec: f, Multiplexing: mux,
 		Routes:   &router.Table{Routes: []*router.Route{{Name: "all", Cluster: "c"}}},
 		Clusters: []cluster.Config{{Name: "c", Type: cluster.Static, ConnectTimeout: time.Second, Endpoints: []cluster.Endpoint{{Host: host, Port: p, Weight: 1}}}},
 	}, proxy.Options{Dialer: newDialer(1<<20, h.reactor)})
@@ -87,10 +83,23 @@ func testServeAndDrain(t *testing.T, h host) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewListener(srv, ln, 1<<20, nil)
+	l = NewListener(srv, ln, 1<<20, nil)
 	l.reactor = h.reactor
-	serveErr := make(chan error, 1)
+	serveErr = make(chan error, 1)
 	go func() { serveErr <- l.Serve() }()
+	return srv, l, serveErr
+}
+
+func TestServeAndDrain(t *testing.T) { forHosts(t, testServeAndDrain) }
+
+func testServeAndDrain(t *testing.T, h host) {
+	f, err := dubbo.NewFactory(dubbo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := dubboServer(t, f, golden.DubboFrame(t, "lib_rsp_value"), 300*time.Millisecond)
+	srv, l, serveErr := startDubboProxy(t, h, f, upstream, true)
+	ln := l.ln
 
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
