@@ -23,6 +23,7 @@ type Host struct {
 	active      atomic.Int64 // requests in flight, for LEAST_REQUEST
 	failures    atomic.Int32 // consecutive connect failures
 	ejectedTill atomic.Int64 // unix nanos; passive health
+	dialAfter   atomic.Int64 // unix nanos; no connect attempt before
 }
 
 // Active returns the number of requests in flight to h.
@@ -37,15 +38,27 @@ func (h *Host) End() { h.active.Add(-1) }
 // Healthy reports whether h is not ejected at now.
 func (h *Host) Healthy(now time.Time) bool { return h.ejectedTill.Load() <= now.UnixNano() }
 
-// ConnectFailed records a connect failure: after one failure the host is
-// skipped by the balancer for a back-off that doubles with each consecutive
-// failure (250 ms up to 10 s), so a dead provider costs one failed call, not
-// one per request.
+// Connect back-off after consecutive connect failures: the first retry
+// waits about ConnectBackoffBase, each further failure doubles the wait up
+// to ConnectBackoffMax, and every wait is jittered to 50-100 % so that many
+// proxies do not probe a recovering host in step.
+const (
+	ConnectBackoffBase = 100 * time.Millisecond
+	ConnectBackoffMax  = 5 * time.Second
+)
+
+// ConnectFailed records a connect failure: the host is skipped by the
+// balancer and not dialled again for a back-off that doubles with each
+// consecutive failure (see ConnectBackoffBase), so a dead provider costs a
+// few dials a second, not one per request, even when the balancer has to
+// pick it (a cluster of one host, or every host down).
 func (h *Host) ConnectFailed(now time.Time) {
 	n := h.failures.Add(1)
-	back := 250 * time.Millisecond << min(n-1, 6)
-	back = min(back, 10*time.Second)
-	h.ejectedTill.Store(now.Add(back).UnixNano())
+	back := min(ConnectBackoffBase<<min(n-1, 16), ConnectBackoffMax)
+	back = back/2 + rand.N(back/2+1)
+	till := now.Add(back).UnixNano()
+	h.ejectedTill.Store(till)
+	h.dialAfter.Store(till)
 }
 
 // ConnectSucceeded clears the failure record.
@@ -53,8 +66,35 @@ func (h *Host) ConnectSucceeded() {
 	if h.failures.Load() != 0 {
 		h.failures.Store(0)
 		h.ejectedTill.Store(0)
+		h.dialAfter.Store(0)
 	}
 }
+
+// TryConnect reports whether a new connection to h may be attempted at
+// now. While h backs off after connect failures it says no; when the
+// back-off ends, one caller is let through to probe the host and the others
+// keep waiting until that attempt succeeds or fails (another back-off).
+// The probe holds the host for hold (its connect timeout): a probe whose
+// outcome is never reported cannot block the host for good.
+func (h *Host) TryConnect(now time.Time, hold time.Duration) bool {
+	after := h.dialAfter.Load()
+	if after == 0 {
+		return true
+	}
+	t := now.UnixNano()
+	if t < after {
+		return false
+	}
+	return h.dialAfter.CompareAndSwap(after, t+int64(max(hold, ConnectBackoffBase)))
+}
+
+// BackingOff returns how long h still refuses connect attempts at now.
+func (h *Host) BackingOff(now time.Time) time.Duration {
+	return max(time.Duration(h.dialAfter.Load()-now.UnixNano()), 0)
+}
+
+// ConnectFailures returns the number of consecutive connect failures.
+func (h *Host) ConnectFailures() int { return int(h.failures.Load()) }
 
 // Cluster is a named set of hosts with a balancer.
 type Cluster struct {

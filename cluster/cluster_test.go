@@ -126,3 +126,35 @@ func TestStrictDNSResolves(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectBackoffGrowsWithJitter: each consecutive connect failure
+// doubles the back-off up to ConnectBackoffMax, each jittered to 50-100 %,
+// and hosts failing at the same instant do not all retry at the same one.
+func TestConnectBackoffGrowsWithJitter(t *testing.T) {
+	now := time.Now()
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		var h Host
+		for n := 1; n <= 10; n++ {
+			h.ConnectFailed(now)
+			want := min(ConnectBackoffBase<<(n-1), ConnectBackoffMax)
+			got := h.BackingOff(now)
+			if got < want/2 || got > want {
+				t.Fatalf("failure %d: back-off %v, want in [%v, %v]", n, got, want/2, want)
+			}
+			if n == 1 {
+				seen[got] = true
+			}
+		}
+		if h.TryConnect(now, time.Second) {
+			t.Fatal("dial allowed during the back-off")
+		}
+		h.ConnectSucceeded()
+		if !h.TryConnect(now, time.Second) || h.BackingOff(now) != 0 {
+			t.Fatal("a success did not end the back-off")
+		}
+	}
+	if len(seen) < 10 {
+		t.Errorf("50 hosts' first back-offs took only %d values: no jitter", len(seen))
+	}
+}

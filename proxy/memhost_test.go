@@ -200,18 +200,31 @@ type memUpstream struct {
 
 // memDialer dials memServers by address.
 type memDialer struct {
-	mu      sync.Mutex
-	servers map[string]*memServer
-	dials   int
+	mu       sync.Mutex
+	servers  map[string]*memServer
+	dials    int
+	failWith error // every dial fails with it
 }
 
 func (d *memDialer) Dial(addr string, h UpstreamHandler) {
 	d.mu.Lock()
 	d.dials++
 	s := d.servers[addr]
+	failWith := d.failWith
 	d.mu.Unlock()
 	go func() {
-		if s == nil || s.refuse {
+		if failWith != nil {
+			h.OnConnectFailure(failWith)
+			return
+		}
+		if s != nil {
+			s.mu.Lock()
+		}
+		refused := s == nil || s.refuse
+		if s != nil {
+			s.mu.Unlock()
+		}
+		if refused {
 			h.OnConnectFailure(errors.New("connection refused"))
 			return
 		}

@@ -31,6 +31,8 @@ type Stats struct {
 	RequestTimeout                 atomic.Uint64 `stat:"request_timeout"`
 	UpstreamCxTotal                atomic.Uint64 `stat:"upstream_cx_total"`
 	UpstreamCxConnectFail          atomic.Uint64 `stat:"upstream_cx_connect_fail"`
+	UpstreamCxConnectBackoff       atomic.Uint64 `stat:"upstream_cx_connect_backoff"` // dials not made: the host backs off
+	UpstreamCxSelfConnect          atomic.Uint64 `stat:"upstream_cx_self_connect"`
 	UpstreamCxClosedWithActiveRq   atomic.Uint64 `stat:"upstream_cx_destroy_with_active_rq"`
 	BufferOverflow                 atomic.Uint64 `stat:"buffer_overflow"`
 	PanicsContained                atomic.Uint64 `stat:"panics_contained"`

@@ -71,10 +71,18 @@ func (p *pool) pick() (*upstream, error) {
 	if p.mux {
 		p.next = (p.next + 1) % len(p.conns)
 		u := p.conns[p.next]
-		if u == nil || u.isClosed() {
-			u = p.dial()
-			p.conns[p.next] = u
+		if u != nil && !u.isClosed() {
+			return u, nil
 		}
+		u, err := p.dial()
+		if err != nil {
+			// The host backs off: share a connection that is still open.
+			if live := p.live(); live != nil {
+				return live, nil
+			}
+			return nil, err
+		}
+		p.conns[p.next] = u
 		return u, nil
 	}
 	for n := len(p.idle); n > 0; n = len(p.idle) {
@@ -84,17 +92,34 @@ func (p *pool) pick() (*upstream, error) {
 			return u, nil
 		}
 	}
-	return p.dial(), nil
+	return p.dial()
 }
 
-// dial starts a new connection; p.mu is held.
-func (p *pool) dial() *upstream {
+// live returns an open multiplexed connection, or nil; p.mu is held.
+func (p *pool) live() *upstream {
+	for _, u := range p.conns {
+		if u != nil && !u.isClosed() {
+			return u
+		}
+	}
+	return nil
+}
+
+// dial starts a new connection unless the host backs off after connect
+// failures; p.mu is held.
+func (p *pool) dial() (*upstream, error) {
+	now := p.srv.now()
+	if !p.host.TryConnect(now, p.timeout) {
+		p.srv.stats.UpstreamCxConnectBackoff.Add(1)
+		return nil, codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s unavailable: %d connect failures, next attempt in %v",
+			p.addr, p.host.ConnectFailures(), p.host.BackingOff(now).Round(time.Millisecond))
+	}
 	u := &upstream{pool: p, srv: p.srv, codec: p.srv.cfg.Codec.NewCodec(), pending: map[uint64]*exchange{}}
 	p.srv.stats.UpstreamCxTotal.Add(1)
 	p.srv.trackUpstream(u, true)
 	u.timer = time.AfterFunc(p.timeout, u.connectTimeout)
 	p.srv.dialer.Dial(p.addr, u)
-	return u
+	return u, nil
 }
 
 // giveBack returns an exclusive connection after its response.
@@ -130,6 +155,11 @@ const (
 )
 
 var errUpstreamClosed = errors.New("upstream connection closed")
+
+// ErrSelfConnect is what a host's Dialer reports (wrapped) when a connect
+// to a loopback port nothing listens on landed on its own source port: the
+// socket is connected to itself and holds the port the real upstream needs.
+var ErrSelfConnect = errors.New("connected to itself (source and destination are the same)")
 
 // upstream is one upstream connection. It implements UpstreamHandler.
 type upstream struct {
@@ -261,6 +291,9 @@ func (u *upstream) OnConnect(c Conn) {
 func (u *upstream) OnConnectFailure(err error) {
 	u.timer.Stop()
 	u.srv.stats.UpstreamCxConnectFail.Add(1)
+	if errors.Is(err, ErrSelfConnect) {
+		u.srv.stats.UpstreamCxSelfConnect.Add(1)
+	}
 	u.pool.host.ConnectFailed(u.srv.now())
 	u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
 }

@@ -3,9 +3,11 @@
 package standalone
 
 import (
+	"errors"
 	"net"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/metaproxy/metaproxy/proxy"
 )
@@ -31,4 +33,38 @@ func adopt(t *testing.T, nc net.Conn, maxBuf int) proxy.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestReactorDialerRefusesSelfConnect pins reliability defect 2's second
+// half: a connect to a loopback port nothing listens on that lands on its
+// own source port is a socket connected to itself, holding the port a
+// restarted upstream needs. The epoll dialer reports it as a failure
+// (proxy.ErrSelfConnect) and frees the port. The test forces the case by
+// binding the source to the destination.
+func TestReactorDialerRefusesSelfConnect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+	out := dialOutcome{connected: make(chan error, 1), failed: make(chan error, 1)}
+	reactorDialer{maxBuf: 1 << 20, source: ap}.Dial(ap.String(), out)
+	select {
+	case err := <-out.failed:
+		if !errors.Is(err, proxy.ErrSelfConnect) {
+			t.Fatalf("dial from %v to itself: %v, want ErrSelfConnect", ap, err)
+		}
+	case <-out.connected:
+		t.Fatalf("dial from %v to itself reported connected", ap)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no dial outcome")
+	}
+	// The port is free again for the real upstream (the socket is closed
+	// before the failure is reported).
+	ln, err = net.Listen("tcp", ap.String())
+	if err != nil {
+		t.Fatalf("port still held after a self-connect: %v", err)
+	}
+	ln.Close()
 }

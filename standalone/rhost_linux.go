@@ -94,6 +94,7 @@ func takeFd(nc net.Conn) (int, error) {
 // completed by the loops.
 type reactorDialer struct {
 	maxBuf int
+	source netip.AddrPort // bind before connecting when valid
 }
 
 func newReactorDialer(maxBuf int) proxy.Dialer { return reactorDialer{maxBuf: maxBuf} }
@@ -106,7 +107,7 @@ func (d reactorDialer) Dial(addr string, h proxy.UpstreamHandler) {
 		go h.OnConnectFailure(err)
 		return
 	}
-	fd, err := connect(addr)
+	fd, err := connect(addr, d.source)
 	if err != nil {
 		lp.post(func() { h.OnConnectFailure(err) })
 		return
@@ -123,8 +124,9 @@ func (d reactorDialer) Dial(addr string, h proxy.UpstreamHandler) {
 	}
 }
 
-// connect starts a non-blocking connect to the literal "ip:port" addr.
-func connect(addr string) (int, error) {
+// connect starts a non-blocking connect to the literal "ip:port" addr,
+// from source if it is valid.
+func connect(addr string, source netip.AddrPort) (int, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return -1, fmt.Errorf("dial tcp %s: not a literal ip:port", addr)
@@ -141,6 +143,12 @@ func connect(addr string) (int, error) {
 		return -1, os.NewSyscallError("socket", err)
 	}
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	if source.IsValid() {
+		if err := bind(fd, source); err != nil {
+			syscall.Close(fd)
+			return -1, err
+		}
+	}
 	for {
 		err = syscall.Connect(fd, sa)
 		if err != syscall.EINTR {
@@ -154,12 +162,27 @@ func connect(addr string) (int, error) {
 	return fd, nil
 }
 
+func bind(fd int, ap netip.AddrPort) error {
+	var sa syscall.Sockaddr = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}
+	if !ap.Addr().Unmap().Is4() {
+		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+	return os.NewSyscallError("bind", syscall.Bind(fd, sa))
+}
+
 // connected completes the connect of c on EPOLLOUT.
 func (l *loop) connected(c *rconn) {
 	h := c.dial
 	errno, err := syscall.GetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
 	if err == nil && errno != 0 {
 		err = syscall.Errno(errno)
+	}
+	if err == nil && selfConnected(c.fd) {
+		// Go's own dialer checks this too: a connect to a loopback port
+		// nothing listens on can pick that very port as its source.
+		l.dialFailed(c, &net.OpError{Op: "dial", Net: "tcp", Err: proxy.ErrSelfConnect})
+		return
 	}
 	if err == nil {
 		c.mu.Lock()
@@ -175,6 +198,27 @@ func (l *loop) connected(c *rconn) {
 		c.dial = h
 	}
 	l.dialFailed(c, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)})
+}
+
+// selfConnected reports whether the socket fd is connected to itself.
+func selfConnected(fd int) bool {
+	local, err := syscall.Getsockname(fd)
+	if err != nil {
+		return false
+	}
+	peer, err := syscall.Getpeername(fd)
+	if err != nil {
+		return false
+	}
+	switch l := local.(type) {
+	case *syscall.SockaddrInet4:
+		p, ok := peer.(*syscall.SockaddrInet4)
+		return ok && l.Port == p.Port && l.Addr == p.Addr
+	case *syscall.SockaddrInet6:
+		p, ok := peer.(*syscall.SockaddrInet6)
+		return ok && l.Port == p.Port && l.Addr == p.Addr
+	}
+	return false
 }
 
 // dialFailed abandons the connect of c, unless it completed already.
