@@ -12,6 +12,6 @@ import (
 // connection.
 const reactorSupported = false
 
-func (l *Listener) startReactor(nc net.Conn) { l.startGoroutine(nc) }
+func (l *Listener) startReactor(nc net.Conn) error { return l.startGoroutine(nc) }
 
 func newReactorDialer(maxBuf int) proxy.Dialer { return dialer{maxBuf: maxBuf} }

@@ -21,25 +21,22 @@ const dialTimeout = 30 * time.Second
 // startReactor hands nc's socket to a loop and starts its session. The
 // socket leaves Go's netpoller: the loop owns a duplicate of the fd and nc
 // is closed. Sockets that cannot be taken keep a goroutine.
-func (l *Listener) startReactor(nc net.Conn) {
+func (l *Listener) startReactor(nc net.Conn) error {
 	remote := nc.RemoteAddr().String()
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
 	fd, err := takeFd(nc)
 	if err == errNotSyscallConn {
-		l.startGoroutine(nc)
-		return
+		return l.startGoroutine(nc)
 	}
 	if err != nil {
-		l.log.Warn("closing accepted connection", "peer", remote, "err", err)
-		return
+		return fmt.Errorf("closing accepted connection from %s: %w", remote, err)
 	}
 	lp, err := loopFor()
 	if err != nil {
 		syscall.Close(fd)
-		l.log.Warn("closing accepted connection", "peer", remote, "err", err)
-		return
+		return fmt.Errorf("closing accepted connection from %s: %w", remote, err)
 	}
 	c := newRconn(lp, fd, l.maxBuf)
 	sess := l.srv.NewSession(c, remote)
@@ -52,7 +49,9 @@ func (l *Listener) startReactor(nc net.Conn) {
 	if err := lp.add(c, syscall.EPOLLIN); err != nil {
 		syscall.Close(fd)
 		c.onClose(err)
+		return err
 	}
+	return nil
 }
 
 var errNotSyscallConn = errors.New("connection has no file descriptor")

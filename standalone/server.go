@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/metaproxy/metaproxy/proxy"
 )
@@ -17,6 +18,8 @@ type Listener struct {
 	maxBuf  int
 	log     *slog.Logger
 	reactor bool // serve on the epoll loops (reactor_linux.go)
+
+	acceptLog limitedLog // accept failures, logged once per acceptLogEvery
 
 	mu       sync.Mutex
 	sessions map[*proxy.Session]struct{}
@@ -48,30 +51,66 @@ func NewListener(srv *proxy.Server, ln net.Listener, maxBuf int, log *slog.Logge
 // Addr returns the listening address.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
-// Serve accepts connections until the listener is closed.
+// Accept back-off: after a failed accept (out of file descriptors, say)
+// the listener waits acceptBackoffMin, doubling up to acceptBackoffMax
+// while accepts keep failing, and logs at most once per acceptLogEvery.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	acceptLogEvery   = 5 * time.Second
+)
+
+// Serve accepts connections until the listener is closed. An accept error
+// (or an accepted connection that cannot be taken for lack of file
+// descriptors) is never fatal: existing connections keep being served while
+// accepting backs off.
 func (l *Listener) Serve() error {
 	start := l.startGoroutine
 	if l.reactor {
 		start = l.startReactor
 	}
+	var wait time.Duration
 	for {
 		nc, err := l.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+		if err == nil {
+			if err = start(nc); err == nil {
+				wait = 0
 				continue
 			}
-			return err
+		} else if errors.Is(err, net.ErrClosed) {
+			return nil
 		}
-		start(nc)
+		l.srv.Stats().DownstreamCxAcceptError.Add(1)
+		l.acceptLog.log(l.log, "accept failed; backing off", "err", err)
+		wait = min(max(2*wait, acceptBackoffMin), acceptBackoffMax)
+		time.Sleep(wait)
 	}
 }
 
+// limitedLog logs one line per acceptLogEvery with the number of events
+// since the last line: a flood of failures does not flood the log.
+type limitedLog struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+func (r *limitedLog) log(log *slog.Logger, msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < acceptLogEvery {
+		r.skipped++
+		r.mu.Unlock()
+		return
+	}
+	n := r.skipped + 1
+	r.last, r.skipped = now, 0
+	r.mu.Unlock()
+	log.Error(msg, append(args, "events", n)...)
+}
+
 // startGoroutine serves nc with one read goroutine.
-func (l *Listener) startGoroutine(nc net.Conn) {
+func (l *Listener) startGoroutine(nc net.Conn) error {
 	c := newConn(nc, l.maxBuf)
 	sess := l.srv.NewSession(c, nc.RemoteAddr().String())
 	l.track(sess)
@@ -81,6 +120,7 @@ func (l *Listener) startGoroutine(nc net.Conn) {
 		c.Close(false)
 		l.untrack(sess)
 	}()
+	return nil
 }
 
 // track counts sess among the sessions Shutdown closes and waits for.
