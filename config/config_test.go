@@ -6,6 +6,7 @@ import (
 
 	_ "github.com/metaproxy/metaproxy/builtin"
 	"github.com/metaproxy/metaproxy/filter"
+	"github.com/metaproxy/metaproxy/proxy"
 )
 
 const bootstrap = `
@@ -121,5 +122,32 @@ func TestCodecConfig(t *testing.T) {
 		`codec: { name: aeraki.meta_protocol.codec.dubbo, config: { "@type": type.googleapis.com/aeraki.meta_protocol.codec.DubboCodec, max_frame_bytes: 65536 } }`, 1)
 	if _, err := LoadBootstrap([]byte(y), filter.Env{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOverloadDefaults: unset, the request timeout is Envoy generic_proxy's
+// 15 s and the bounds on requests in flight and buffered bytes have their
+// defaults; set, they take the value, and zero disables them.
+func TestOverloadDefaults(t *testing.T) {
+	b, err := LoadBootstrap([]byte(bootstrap), filter.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := b.Listeners[0].Proxy
+	if p.RequestTimeout != proxy.DefaultRequestTimeout || p.MaxActiveRequestsPerConnection != proxy.DefaultMaxActiveRequestsPerConnection ||
+		p.MaxActiveRequests != proxy.DefaultMaxActiveRequests || p.MaxBufferedBytesTotal != proxy.DefaultMaxBufferedBytesTotal {
+		t.Errorf("defaults: timeout %v, per connection %d, listener %d, bytes %d", p.RequestTimeout,
+			p.MaxActiveRequestsPerConnection, p.MaxActiveRequests, p.MaxBufferedBytesTotal)
+	}
+	set := strings.Replace(bootstrap, "idle_timeout: 30s", "idle_timeout: 30s\n          request_timeout: 0s\n"+
+		"          max_active_requests_per_connection: 7\n          max_active_requests: 0\n          max_buffered_bytes: 4096", 1)
+	b, err = LoadBootstrap([]byte(set), filter.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = b.Listeners[0].Proxy
+	if p.RequestTimeout != 0 || p.MaxActiveRequestsPerConnection != 7 || p.MaxActiveRequests != 0 || p.MaxBufferedBytesTotal != 4096 {
+		t.Errorf("set: timeout %v, per connection %d, listener %d, bytes %d", p.RequestTimeout,
+			p.MaxActiveRequestsPerConnection, p.MaxActiveRequests, p.MaxBufferedBytesTotal)
 	}
 }

@@ -104,9 +104,7 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 	if d := p.GetIdleTimeout(); d != nil {
 		cfg.IdleTimeout = d.AsDuration()
 	}
-	if d := p.GetRequestTimeout(); d != nil {
-		cfg.RequestTimeout = d.AsDuration()
-	}
+	applyOverloadBounds(&cfg, p)
 	if p.GetTracing() != nil {
 		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: tracing is not implemented yet and is ignored", p.GetStatPrefix()))
 	}
@@ -163,4 +161,26 @@ func parseClusters(raws []json.RawMessage) ([]cluster.Config, []string, error) {
 		out = append(out, c)
 	}
 	return out, warn, nil
+}
+
+// applyOverloadBounds sets the request timeout and the bounds on requests in
+// flight and buffered bytes: the configured value, or metaproxy's default
+// when unset (zero disables each).
+func applyOverloadBounds(cfg *proxy.Config, p *v1alpha.MetaProtocolProxy) {
+	cfg.RequestTimeout = proxy.DefaultRequestTimeout
+	if d := p.GetRequestTimeout(); d != nil {
+		cfg.RequestTimeout = d.AsDuration()
+	}
+	cfg.MaxActiveRequestsPerConnection = proxy.DefaultMaxActiveRequestsPerConnection
+	if v := p.GetMaxActiveRequestsPerConnection(); v != nil {
+		cfg.MaxActiveRequestsPerConnection = int(v.GetValue())
+	}
+	cfg.MaxActiveRequests = proxy.DefaultMaxActiveRequests
+	if v := p.GetMaxActiveRequests(); v != nil {
+		cfg.MaxActiveRequests = int(v.GetValue())
+	}
+	cfg.MaxBufferedBytesTotal = proxy.DefaultMaxBufferedBytesTotal
+	if v := p.GetMaxBufferedBytes(); v != nil {
+		cfg.MaxBufferedBytesTotal = int64(min(v.GetValue(), 1<<62))
+	}
 }

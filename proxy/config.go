@@ -34,8 +34,20 @@ type Config struct {
 	IdleTimeout time.Duration
 	// RequestTimeout bounds how long a request waits for its upstream
 	// response; the client then gets a native timeout error. Zero means no
-	// limit.
+	// limit (the config package applies DefaultRequestTimeout when the
+	// configuration leaves it unset).
 	RequestTimeout time.Duration
+	// MaxActiveRequestsPerConnection and MaxActiveRequests bound the
+	// requests in flight on one downstream connection and on the whole
+	// listener; a request over either gets a native overloaded error at
+	// once. Zero means no limit.
+	MaxActiveRequestsPerConnection int
+	MaxActiveRequests              int
+	// MaxBufferedBytesTotal bounds the partial frames held across all the
+	// listener's downstream connections; the connection whose frame would
+	// cross it gets a native overloaded error and is closed. Zero means no
+	// limit.
+	MaxBufferedBytesTotal int64
 	// MaxBufferedBytes bounds the bytes held for one connection (a partial
 	// frame, or requests waiting for an upstream connection). Over it the
 	// connection is closed. Zero means DefaultMaxBufferedBytes.
@@ -51,11 +63,19 @@ type NamedFilter struct {
 	Filter filter.Filter
 }
 
-// Defaults.
+// Defaults. The config package applies the request timeout and the
+// overload bounds when a configuration leaves them unset.
 const (
 	DefaultMaxBufferedBytes     = 32 << 20
 	DefaultUpstreamConnsPerHost = 2
 	maxIdleExclusivePerHost     = 128
+
+	// DefaultRequestTimeout is Envoy generic_proxy's: an upstream that
+	// never answers cannot hold a request, and its memory, for ever.
+	DefaultRequestTimeout                 = 15 * time.Second
+	DefaultMaxActiveRequestsPerConnection = 1024
+	DefaultMaxActiveRequests              = 16384
+	DefaultMaxBufferedBytesTotal          = 128 << 20
 )
 
 // Options are the host's contributions to a Server.

@@ -22,6 +22,15 @@ type exchange struct {
 	host    *cluster.Host
 	sentAt  int64 // unix nanos, for request timeouts
 	paused  bool
+
+	// While an upstream owns the exchange: the connection and the id it is
+	// pending under (u.pending[upID] == ex), and the session's list of its
+	// exchanges at upstreams (guarded by the session's lock), so that a
+	// closing client cancels them.
+	up         *upstream
+	upID       uint64
+	prev, next *exchange
+	linked     bool
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -43,6 +52,7 @@ func (ex *exchange) release() {
 		ex.respBuf = nil
 	}
 	ex.sess, ex.host, ex.sentAt, ex.paused = nil, nil, 0, false
+	ex.up, ex.upID, ex.prev, ex.next, ex.linked = nil, 0, nil, nil, false
 	exchangePool.Put(ex)
 }
 

@@ -28,6 +28,7 @@ type Server struct {
 	stats    Stats
 	respFilt []filter.ResponseFilter
 	maxBuf   int
+	buffered atomic.Int64 // partial frames held by all sessions
 
 	poolMu sync.RWMutex
 	pools  map[poolKey]*pool

@@ -22,6 +22,12 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, mux bool, filters ...NamedFilter) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, mux, nil, filters...)
+}
+
+// newTestEnvWith is newTestEnv with edit applied to the config.
+func newTestEnvWith(t *testing.T, mux bool, edit func(*Config), filters ...NamedFilter) *testEnv {
+	t.Helper()
 	e := &testEnv{
 		a: &memServer{handler: echoHandler("a")},
 		b: &memServer{handler: echoHandler("b")},
@@ -41,6 +47,9 @@ func newTestEnv(t *testing.T, mux bool, filters ...NamedFilter) *testEnv {
 			{Name: "cb", Type: cluster.Static, ConnectTimeout: time.Second, Endpoints: []cluster.Endpoint{{Host: "10.0.0.2", Port: 1, Weight: 1}}},
 			{Name: "cdead", Type: cluster.Static, ConnectTimeout: time.Second, Endpoints: []cluster.Endpoint{{Host: "10.0.0.9", Port: 1, Weight: 1}}},
 		},
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	srv, err := New(cfg, Options{Dialer: e.dialer})
 	if err != nil {

@@ -23,7 +23,10 @@ type Session struct {
 	dirty    []*upstream // upstreams with requests to flush
 	edit     codec.Edit  // reused: an Edit passed to a codec escapes
 	closed   bool
-	active   int // exchanges owned by this session or in flight for it
+	active   int       // exchanges owned by this session or in flight for it
+	inflight *exchange // exchanges at upstreams (a list through ex.next)
+	toClose  []*upstream
+	held     int // len(buf) counted in the listener's buffered bytes
 	lastData time.Time
 	idle     *time.Timer
 }
@@ -103,10 +106,16 @@ func (ss *Session) onData(b []byte) {
 		ss.reject(data, "frame over the connection's buffer limit")
 		return
 	}
+	if !ss.holdPartial(data) {
+		return
+	}
 	// Keep the partial frame. copy handles the overlap when data is a
 	// suffix of ss.buf.
 	if len(data) == 0 {
 		ss.buf = ss.buf[:0]
+		if cap(ss.buf) > 64<<10 {
+			ss.buf = nil // an idle connection holds no large buffer
+		}
 	} else if len(ss.buf) > 0 {
 		ss.buf = ss.buf[:copy(ss.buf, data)]
 	} else {
@@ -116,9 +125,11 @@ func (ss *Session) onData(b []byte) {
 
 // reject answers the refused frame starting buf with a native error when
 // the codec can (codec.Rejecter), then closes the connection; ss.mu is held.
-func (ss *Session) reject(buf []byte, why string) {
+func (ss *Session) reject(buf []byte, why string) { ss.rejectAs(codec.ErrBadRequest, buf, why) }
+
+func (ss *Session) rejectAs(t codec.ErrorType, buf []byte, why string) {
 	if r, ok := ss.codec.(codec.Rejecter); ok {
-		ss.wbuf = ss.srv.rejectReply(r, ss.wbuf, buf, &codec.Error{Type: codec.ErrBadRequest, Message: why})
+		ss.wbuf = ss.srv.rejectReply(r, ss.wbuf, buf, &codec.Error{Type: t, Message: why})
 	}
 	ss.closeLocked(true)
 }
@@ -148,6 +159,10 @@ func (ss *Session) frame(f []byte) {
 		ex.release()
 	case codec.KindRequest, codec.KindOneway:
 		s.stats.RequestDecodingSuccess.Add(1)
+		if ss.overloaded(ex) {
+			ex.release()
+			return
+		}
 		ss.active++
 		s.stats.RequestActive.Add(1)
 		ex.x.Request = &ex.req
@@ -252,6 +267,7 @@ func (ss *Session) route(ex *exchange) {
 		ss.finish(ex)
 		return
 	}
+	ss.link(ex)
 	s.stats.RequestTwoway.Add(1)
 	s.stats.Request.Add(1)
 }
@@ -343,9 +359,14 @@ func (ss *Session) unlock() {
 	dirty := append(arr[:0], ss.dirty...)
 	clear(ss.dirty)
 	ss.dirty = ss.dirty[:0]
+	toClose := ss.toClose
+	ss.toClose = nil
 	ss.mu.Unlock()
 	for _, u := range dirty {
 		u.flush()
+	}
+	for _, u := range toClose {
+		u.close()
 	}
 }
 
@@ -365,73 +386,4 @@ func (ss *Session) flushLocked() {
 	if err != nil {
 		ss.closeLocked(false)
 	}
-}
-
-func (ss *Session) finish(ex *exchange) {
-	ss.active--
-	ss.srv.stats.RequestActive.Add(-1)
-	ex.release()
-}
-
-// OnClose tells the session that the downstream connection closed.
-func (ss *Session) OnClose() {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.closed {
-		return
-	}
-	if ss.active > 0 {
-		ss.srv.stats.CxDestroyRemoteWithActiveRq.Add(uint64(ss.active))
-	}
-	ss.markClosed()
-}
-
-// Close closes the downstream connection.
-func (ss *Session) Close() {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	ss.closeLocked(true)
-}
-
-func (ss *Session) closeLocked(flush bool) {
-	if ss.closed {
-		return
-	}
-	if ss.active > 0 {
-		ss.srv.stats.CxDestroyLocalWithActiveRq.Add(uint64(ss.active))
-	}
-	if flush && len(ss.wbuf) > 0 {
-		_ = ss.conn.Write(ss.wbuf)
-	}
-	ss.markClosed()
-	ss.conn.Close(flush)
-}
-
-func (ss *Session) markClosed() {
-	ss.closed = true
-	ss.buf, ss.wbuf = nil, nil
-	ss.srv.stats.CxActive.Add(-1)
-	if ss.idle != nil {
-		ss.idle.Stop()
-	}
-}
-
-func (ss *Session) checkIdle() {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.closed {
-		return
-	}
-	idle := ss.srv.now().Sub(ss.lastData)
-	if ss.active == 0 && idle >= ss.srv.cfg.IdleTimeout {
-		ss.srv.stats.IdleTimeout.Add(1)
-		ss.srv.log.Debug("closing idle connection", "peer", ss.remote)
-		ss.closeLocked(true)
-		return
-	}
-	next := ss.srv.cfg.IdleTimeout - idle
-	if ss.active > 0 || next <= 0 {
-		next = ss.srv.cfg.IdleTimeout
-	}
-	ss.idle.Reset(next)
 }

@@ -30,6 +30,8 @@ type Stats struct {
 	LocalResponseBusinessException atomic.Uint64 `stat:"local_response_business_exception"`
 	IdleTimeout                    atomic.Uint64 `stat:"idle_timeout"`
 	RequestTimeout                 atomic.Uint64 `stat:"request_timeout"`
+	RequestCancelled               atomic.Uint64 `stat:"request_cancelled"` // its client closed before the answer
+	RequestOverflow                atomic.Uint64 `stat:"request_overflow"`  // over a bound on requests in flight
 	UpstreamCxTotal                atomic.Uint64 `stat:"upstream_cx_total"`
 	UpstreamCxConnectFail          atomic.Uint64 `stat:"upstream_cx_connect_fail"`
 	UpstreamCxConnectBackoff       atomic.Uint64 `stat:"upstream_cx_connect_backoff"` // dials not made: the host backs off

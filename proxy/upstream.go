@@ -230,6 +230,7 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 			ex.sentAt = s.now().UnixNano()
 		}
 		ex.host.Begin()
+		ex.up, ex.upID = u, id
 		u.pending[id] = ex
 	}
 	if u.queued || u.state != upReady {
@@ -264,6 +265,18 @@ func (u *upstream) flush() {
 	if giveBack {
 		u.pool.giveBack(u)
 	}
+}
+
+// cancel takes ex back from u if u still waits for its response (a closing
+// client's request); false means u already handed ex on to be delivered.
+func (u *upstream) cancel(ex *exchange) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.pending[ex.upID] != ex {
+		return false
+	}
+	delete(u.pending, ex.upID)
+	return true
 }
 
 // OnConnect implements UpstreamHandler.

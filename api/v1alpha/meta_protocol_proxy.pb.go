@@ -117,10 +117,19 @@ type MetaProtocolProxy struct {
 	Protocol *ApplicationProtocol `protobuf:"bytes,12,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	// metaproxy extension (Aeraki has no request timeout): how long a request
 	// may wait for its upstream response before the client gets a native
-	// timeout error. Unset or zero: no limit.
+	// timeout error. Unset: 15 s, Envoy generic_proxy's default; zero: no
+	// limit.
 	RequestTimeout *durationpb.Duration `protobuf:"bytes,100,opt,name=request_timeout,json=requestTimeout,proto3" json:"request_timeout,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// metaproxy extension, overload bounds. A request beyond a bound on
+	// requests in flight gets the protocol's overloaded error at once; a
+	// partial frame that would take the listener's buffered bytes over
+	// max_buffered_bytes gets it and its connection is closed. Unset: 1024
+	// requests per connection, 16384 per listener, 128 MiB; zero: no limit.
+	MaxActiveRequestsPerConnection *wrapperspb.UInt32Value `protobuf:"bytes,101,opt,name=max_active_requests_per_connection,json=maxActiveRequestsPerConnection,proto3" json:"max_active_requests_per_connection,omitempty"`
+	MaxActiveRequests              *wrapperspb.UInt32Value `protobuf:"bytes,102,opt,name=max_active_requests,json=maxActiveRequests,proto3" json:"max_active_requests,omitempty"`
+	MaxBufferedBytes               *wrapperspb.UInt64Value `protobuf:"bytes,103,opt,name=max_buffered_bytes,json=maxBufferedBytes,proto3" json:"max_buffered_bytes,omitempty"`
+	unknownFields                  protoimpl.UnknownFields
+	sizeCache                      protoimpl.SizeCache
 }
 
 func (x *MetaProtocolProxy) Reset() {
@@ -239,6 +248,27 @@ func (x *MetaProtocolProxy) GetProtocol() *ApplicationProtocol {
 func (x *MetaProtocolProxy) GetRequestTimeout() *durationpb.Duration {
 	if x != nil {
 		return x.RequestTimeout
+	}
+	return nil
+}
+
+func (x *MetaProtocolProxy) GetMaxActiveRequestsPerConnection() *wrapperspb.UInt32Value {
+	if x != nil {
+		return x.MaxActiveRequestsPerConnection
+	}
+	return nil
+}
+
+func (x *MetaProtocolProxy) GetMaxActiveRequests() *wrapperspb.UInt32Value {
+	if x != nil {
+		return x.MaxActiveRequests
+	}
+	return nil
+}
+
+func (x *MetaProtocolProxy) GetMaxBufferedBytes() *wrapperspb.UInt64Value {
+	if x != nil {
+		return x.MaxBufferedBytes
 	}
 	return nil
 }
@@ -593,7 +623,7 @@ var File_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto protorefle
 
 const file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_rawDesc = "" +
 	"\n" +
-	"<aeraki/meta_protocol_proxy/v1alpha/meta_protocol_proxy.proto\x12\"aeraki.meta_protocol_proxy.v1alpha\x1a;aeraki/meta_protocol_proxy/config/route/v1alpha/route.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\"metaproxy/envoy/v3/accesslog.proto\x1a&metaproxy/envoy/v3/config_source.proto\x1a metaproxy/envoy/v3/percent.proto\x1a\x1emetaproxy/envoy/v3/trace.proto\"\xb2\x06\n" +
+	"<aeraki/meta_protocol_proxy/v1alpha/meta_protocol_proxy.proto\x12\"aeraki.meta_protocol_proxy.v1alpha\x1a;aeraki/meta_protocol_proxy/config/route/v1alpha/route.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\"metaproxy/envoy/v3/accesslog.proto\x1a&metaproxy/envoy/v3/config_source.proto\x1a metaproxy/envoy/v3/percent.proto\x1a\x1emetaproxy/envoy/v3/trace.proto\"\xb6\b\n" +
 	"\x11MetaProtocolProxy\x12\x1f\n" +
 	"\vstat_prefix\x18\x01 \x01(\tR\n" +
 	"statPrefix\x125\n" +
@@ -607,7 +637,10 @@ const file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_rawDesc 
 	"access_log\x18\b \x03(\v2\x1d.metaproxy.envoy.v3.AccessLogR\taccessLog\x12<\n" +
 	"\fidle_timeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x12S\n" +
 	"\bprotocol\x18\f \x01(\v27.aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocolR\bprotocol\x12B\n" +
-	"\x0frequest_timeout\x18d \x01(\v2\x19.google.protobuf.DurationR\x0erequestTimeoutB\x11\n" +
+	"\x0frequest_timeout\x18d \x01(\v2\x19.google.protobuf.DurationR\x0erequestTimeout\x12h\n" +
+	"\"max_active_requests_per_connection\x18e \x01(\v2\x1c.google.protobuf.UInt32ValueR\x1emaxActiveRequestsPerConnection\x12L\n" +
+	"\x13max_active_requests\x18f \x01(\v2\x1c.google.protobuf.UInt32ValueR\x11maxActiveRequests\x12J\n" +
+	"\x12max_buffered_bytes\x18g \x01(\v2\x1c.google.protobuf.UInt64ValueR\x10maxBufferedBytesB\x11\n" +
 	"\x0froute_specifier\"x\n" +
 	"\x03Rds\x12E\n" +
 	"\rconfig_source\x18\x01 \x01(\v2 .metaproxy.envoy.v3.ConfigSourceR\fconfigSource\x12*\n" +
@@ -659,11 +692,12 @@ var file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_goTypes = 
 	(*v1alpha.RouteConfiguration)(nil), // 7: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteConfiguration
 	(*envoy.AccessLog)(nil),            // 8: metaproxy.envoy.v3.AccessLog
 	(*durationpb.Duration)(nil),        // 9: google.protobuf.Duration
-	(*envoy.ConfigSource)(nil),         // 10: metaproxy.envoy.v3.ConfigSource
-	(*anypb.Any)(nil),                  // 11: google.protobuf.Any
-	(*envoy.Percent)(nil),              // 12: metaproxy.envoy.v3.Percent
-	(*wrapperspb.UInt32Value)(nil),     // 13: google.protobuf.UInt32Value
-	(*envoy.Tracing_Http)(nil),         // 14: metaproxy.envoy.v3.Tracing.Http
+	(*wrapperspb.UInt32Value)(nil),     // 10: google.protobuf.UInt32Value
+	(*wrapperspb.UInt64Value)(nil),     // 11: google.protobuf.UInt64Value
+	(*envoy.ConfigSource)(nil),         // 12: metaproxy.envoy.v3.ConfigSource
+	(*anypb.Any)(nil),                  // 13: google.protobuf.Any
+	(*envoy.Percent)(nil),              // 14: metaproxy.envoy.v3.Percent
+	(*envoy.Tracing_Http)(nil),         // 15: metaproxy.envoy.v3.Tracing.Http
 }
 var file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_depIdxs = []int32{
 	2,  // 0: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.rds:type_name -> aeraki.meta_protocol_proxy.v1alpha.Rds
@@ -675,20 +709,23 @@ var file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_depIdxs = 
 	9,  // 6: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.idle_timeout:type_name -> google.protobuf.Duration
 	6,  // 7: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.protocol:type_name -> aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocol
 	9,  // 8: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.request_timeout:type_name -> google.protobuf.Duration
-	10, // 9: aeraki.meta_protocol_proxy.v1alpha.Rds.config_source:type_name -> metaproxy.envoy.v3.ConfigSource
-	11, // 10: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolFilter.config:type_name -> google.protobuf.Any
-	11, // 11: aeraki.meta_protocol_proxy.v1alpha.Codec.config:type_name -> google.protobuf.Any
-	12, // 12: aeraki.meta_protocol_proxy.v1alpha.Tracing.client_sampling:type_name -> metaproxy.envoy.v3.Percent
-	12, // 13: aeraki.meta_protocol_proxy.v1alpha.Tracing.random_sampling:type_name -> metaproxy.envoy.v3.Percent
-	12, // 14: aeraki.meta_protocol_proxy.v1alpha.Tracing.overall_sampling:type_name -> metaproxy.envoy.v3.Percent
-	13, // 15: aeraki.meta_protocol_proxy.v1alpha.Tracing.max_tag_length:type_name -> google.protobuf.UInt32Value
-	14, // 16: aeraki.meta_protocol_proxy.v1alpha.Tracing.provider:type_name -> metaproxy.envoy.v3.Tracing.Http
-	4,  // 17: aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocol.codec:type_name -> aeraki.meta_protocol_proxy.v1alpha.Codec
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	10, // 9: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_active_requests_per_connection:type_name -> google.protobuf.UInt32Value
+	10, // 10: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_active_requests:type_name -> google.protobuf.UInt32Value
+	11, // 11: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_buffered_bytes:type_name -> google.protobuf.UInt64Value
+	12, // 12: aeraki.meta_protocol_proxy.v1alpha.Rds.config_source:type_name -> metaproxy.envoy.v3.ConfigSource
+	13, // 13: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolFilter.config:type_name -> google.protobuf.Any
+	13, // 14: aeraki.meta_protocol_proxy.v1alpha.Codec.config:type_name -> google.protobuf.Any
+	14, // 15: aeraki.meta_protocol_proxy.v1alpha.Tracing.client_sampling:type_name -> metaproxy.envoy.v3.Percent
+	14, // 16: aeraki.meta_protocol_proxy.v1alpha.Tracing.random_sampling:type_name -> metaproxy.envoy.v3.Percent
+	14, // 17: aeraki.meta_protocol_proxy.v1alpha.Tracing.overall_sampling:type_name -> metaproxy.envoy.v3.Percent
+	10, // 18: aeraki.meta_protocol_proxy.v1alpha.Tracing.max_tag_length:type_name -> google.protobuf.UInt32Value
+	15, // 19: aeraki.meta_protocol_proxy.v1alpha.Tracing.provider:type_name -> metaproxy.envoy.v3.Tracing.Http
+	4,  // 20: aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocol.codec:type_name -> aeraki.meta_protocol_proxy.v1alpha.Codec
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_init() }

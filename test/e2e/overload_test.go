@@ -156,3 +156,179 @@ func testFdExhaustion(t *testing.T, reactor bool) {
 	}
 	t.Logf("flood: %d connections opened against a 64-fd limit; %d failed accepts counted", len(flood), fails)
 }
+
+// startBlackhole is an upstream that accepts connections and reads
+// everything, answering nothing.
+func startBlackhole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// blackholeBootstrap routes sayHello to a real provider (c1) and sleep to
+// the blackhole (c2), with an admin listener for the standalone proxy.
+func blackholeBootstrap(t *testing.T, px harness.Proxy, provider, blackhole string, extra map[string]any) (harness.Bootstrap, int) {
+	admin := 0
+	if _, ok := px.(harness.Standalone); ok {
+		admin = harness.FreePort(t)
+	}
+	return harness.Bootstrap{AdminPort: admin, Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
+		StatPrefix: "blackhole", Protocol: "dubbo", Multiplexing: true, Routes: dubboRoutes(), Extra: extra,
+	}}}, Clusters: []harness.Cluster{{Name: "c1", Endpoints: []string{provider}}, {Name: "c2", Endpoints: []string{blackhole}}}}, admin
+}
+
+// TestDubboAbandonedRequestsReleased pins reliability defect 4: clients
+// that give up on an upstream that never answers and reconnect grew the
+// proxy from 11 to 95 MiB and 47,825 active requests in 10 s. Now a closing
+// client's requests are cancelled: nothing stays active and memory stays
+// flat, with no request timeout in play (the default 15 s is longer than
+// the test).
+func TestDubboAbandonedRequestsReleased(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			p := harness.StartDubboProvider(t, "p1")
+			b, admin := blackholeBootstrap(t, px, p.Addr(), startBlackhole(t), nil)
+			addr, pid := harness.StartProxy(t, px, b.MustRender())
+			rss0 := rssOf(t, pid)
+			frame, err := rawdubbo.EncodeRequest(1, sleepCall(60000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch := bytesRepeat(frame, 20)
+			var sent sync.WaitGroup
+			var requests, conns int64
+			var mu sync.Mutex
+			end := time.Now().Add(2 * time.Second)
+			for range 16 {
+				sent.Add(1)
+				go func() {
+					defer sent.Done()
+					for time.Now().Before(end) {
+						c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+						if err != nil {
+							continue
+						}
+						if _, err := c.Write(batch); err == nil {
+							mu.Lock()
+							requests += 20
+							conns++
+							mu.Unlock()
+						}
+						time.Sleep(10 * time.Millisecond)
+						c.Close()
+					}
+				}()
+			}
+			sent.Wait()
+			if admin != 0 {
+				adminAddr := harness.Addr(admin)
+				var active int64
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					if active = adminStat(adminAddr, "request_active"); active == 0 {
+						break
+					}
+				}
+				if active != 0 {
+					t.Errorf("request_active = %d after every client closed, want 0", active)
+				}
+				t.Logf("request_cancelled = %d", adminStat(adminAddr, "request_cancelled"))
+			}
+			// The listener still serves.
+			if r := call(t, dialRaw(t, addr), sayHello("after")); r.String() != p.HelloFrom("after") {
+				t.Errorf("call after the abandoned requests: %q", r.String())
+			}
+			rss1 := rssOf(t, pid)
+			t.Logf("%d requests on %d abandoned connections; RSS %s before, %s after", requests, conns, mib(rss0), mib(rss1))
+			if rss1-rss0 > 40<<20 {
+				t.Errorf("RSS grew by %s", mib(rss1-rss0))
+			}
+		})
+	}
+}
+
+// TestDubboPipelineOverload: one client pipelining more requests than a
+// connection may have in flight, to an upstream that never answers, gets a
+// native overloaded error (Dubbo status 100) for each request beyond the
+// bound at once, and the proxy stays small (one connection put 378,000
+// requests in flight and grew it to 750 MiB).
+func TestDubboPipelineOverload(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			p := harness.StartDubboProvider(t, "p1")
+			b, _ := blackholeBootstrap(t, px, p.Addr(), startBlackhole(t), map[string]any{"max_active_requests_per_connection": 100})
+			addr, _ := harness.StartProxy(t, px, b.MustRender())
+			c := dialRaw(t, addr)
+			const n = 500
+			var waits []func(context.Context) (rawdubbo.Reply, error)
+			var batch []byte
+			for range n {
+				id := c.NextID()
+				w, err := c.Await(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				waits = append(waits, w)
+				f, err := rawdubbo.EncodeRequest(id, sleepCall(60000))
+				if err != nil {
+					t.Fatal(err)
+				}
+				batch = append(batch, f...)
+			}
+			if err := c.Write(batch); err != nil {
+				t.Fatal(err)
+			}
+			overloaded := 0
+			for _, w := range waits[100:] {
+				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+				r, err := w(ctx)
+				cancel()
+				if err != nil {
+					t.Fatalf("request beyond the bound: %v", err)
+				}
+				if r.Status == 100 {
+					overloaded++
+				}
+			}
+			if overloaded != n-100 {
+				t.Errorf("%d of %d requests beyond the bound got status 100", overloaded, n-100)
+			}
+			// The connection is still usable for calls that get answers.
+			if r := call(t, dialRaw(t, addr), sayHello("other")); r.String() != p.HelloFrom("other") {
+				t.Errorf("another connection's call: %q", r.String())
+			}
+		})
+	}
+}
+
+func bytesRepeat(b []byte, n int) []byte {
+	out := make([]byte, 0, len(b)*n)
+	for range n {
+		out = append(out, b...)
+	}
+	return out
+}

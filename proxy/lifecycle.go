@@ -1,0 +1,123 @@
+package proxy
+
+// The end of a session: exchanges finish, a closing client cancels what it
+// still waits for, idle connections are reaped.
+
+// finish ends ex, whoever held it; ss.mu is held.
+func (ss *Session) finish(ex *exchange) {
+	ss.unlink(ex)
+	ss.active--
+	ss.srv.stats.RequestActive.Add(-1)
+	ex.release()
+}
+
+// link records ex, just handed to an upstream, among the session's
+// exchanges in flight; ss.mu is held.
+func (ss *Session) link(ex *exchange) {
+	ex.next, ex.prev, ex.linked = ss.inflight, nil, true
+	if ss.inflight != nil {
+		ss.inflight.prev = ex
+	}
+	ss.inflight = ex
+}
+
+func (ss *Session) unlink(ex *exchange) {
+	if !ex.linked {
+		return
+	}
+	if ex.prev != nil {
+		ex.prev.next = ex.next
+	} else {
+		ss.inflight = ex.next
+	}
+	if ex.next != nil {
+		ex.next.prev = ex.prev
+	}
+	ex.prev, ex.next, ex.linked = nil, nil, false
+}
+
+// cancelLocked takes back every exchange an upstream still holds for this
+// closed session and ends it: nobody waits for those answers. A
+// multiplexed connection drops the late answer (response_unknown_id); an
+// exclusive one would take it for its next request's, so it is closed once
+// ss.mu is released. An exchange already handed on for delivery is ended
+// by its deliverer, which waits for ss.mu; ss.mu is held.
+func (ss *Session) cancelLocked() {
+	for ex := ss.inflight; ex != nil; {
+		next := ex.next
+		if u := ex.up; u != nil && u.cancel(ex) {
+			ss.srv.stats.RequestCancelled.Add(1)
+			ex.host.End()
+			if !u.pool.mux {
+				ss.toClose = append(ss.toClose, u)
+			}
+			ss.finish(ex)
+		}
+		ex = next
+	}
+}
+
+// OnClose tells the session that the downstream connection closed.
+func (ss *Session) OnClose() {
+	ss.mu.Lock()
+	defer ss.unlock()
+	if ss.closed {
+		return
+	}
+	if ss.active > 0 {
+		ss.srv.stats.CxDestroyRemoteWithActiveRq.Add(1)
+	}
+	ss.markClosed()
+}
+
+// Close closes the downstream connection.
+func (ss *Session) Close() {
+	ss.mu.Lock()
+	defer ss.unlock()
+	ss.closeLocked(true)
+}
+
+func (ss *Session) closeLocked(flush bool) {
+	if ss.closed {
+		return
+	}
+	if ss.active > 0 {
+		ss.srv.stats.CxDestroyLocalWithActiveRq.Add(1)
+	}
+	if flush && len(ss.wbuf) > 0 {
+		_ = ss.conn.Write(ss.wbuf)
+	}
+	ss.markClosed()
+	ss.conn.Close(flush)
+}
+
+func (ss *Session) markClosed() {
+	ss.closed = true
+	ss.buf, ss.wbuf = nil, nil
+	ss.releaseHeld()
+	ss.srv.stats.CxActive.Add(-1)
+	if ss.idle != nil {
+		ss.idle.Stop()
+	}
+	ss.cancelLocked()
+}
+
+func (ss *Session) checkIdle() {
+	ss.mu.Lock()
+	defer ss.unlock()
+	if ss.closed {
+		return
+	}
+	idle := ss.srv.now().Sub(ss.lastData)
+	if ss.active == 0 && idle >= ss.srv.cfg.IdleTimeout {
+		ss.srv.stats.IdleTimeout.Add(1)
+		ss.srv.log.Debug("closing idle connection", "peer", ss.remote)
+		ss.closeLocked(true)
+		return
+	}
+	next := ss.srv.cfg.IdleTimeout - idle
+	if ss.active > 0 || next <= 0 {
+		next = ss.srv.cfg.IdleTimeout
+	}
+	ss.idle.Reset(next)
+}
