@@ -1,8 +1,6 @@
 package harness
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -28,22 +26,8 @@ type Standalone struct{}
 func (Standalone) Name() string { return "standalone" }
 
 // Start implements Proxy.
-func (Standalone) Start(t testing.TB, bootstrapYAML string) string {
+func (p Standalone) Start(t testing.TB, bootstrapYAML string) string {
 	t.Helper()
-	bin := Build(t, Module+"/cmd/metaproxy")
-	addr, err := ListenerAddr(bootstrapYAML)
-	if err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	file := filepath.Join(t.TempDir(), "bootstrap.yaml")
-	if err := os.WriteFile(file, []byte(bootstrapYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("metaproxy bootstrap:\n%s", bootstrapYAML)
-		}
-	})
-	StartListening(t, "metaproxy", addr, bin, "-c", file, "-log-level", "warn")
+	addr, _ := p.StartProcess(t, bootstrapYAML)
 	return addr
 }
