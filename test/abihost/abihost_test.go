@@ -207,6 +207,11 @@ func TestShippedConfigsLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := StartBootstrap(t, a, b, Options{}, StartOptions{})
+			// The host's log reaches the test through a pipe: wait for the
+			// lines before counting them.
+			waitFor(t, "every listener's configuration to be logged", func() bool {
+				return strings.Count(h.Log(), "metaprotocol: listener configured") >= len(h.order)
+			})
 			if n := strings.Count(h.Log(), "metaprotocol: listener configured"); n != len(h.order) {
 				t.Errorf("%d listeners configured, want %d:\n%s", n, len(h.order), h.Log())
 			}

@@ -172,6 +172,7 @@ func TestABIHostPanics(t *testing.T) {
 
 	concurrentHellos(t, bystander, 20, "after", want)
 	concurrentHellos(t, dialRaw(t, addr), 20, "new", want)
+	harness.WaitFor(t, 10*time.Second, func() bool { return strings.Count(h.Log(), "panic contained") >= 2 })
 	if n := strings.Count(h.Log(), "panic contained"); n < 2 {
 		t.Errorf("%d panics logged, want 2:\n%s", n, h.Log())
 	}

@@ -14,24 +14,34 @@ import (
 
 // TestStandaloneSIGTERMDrains checks the standalone proxy's lifecycle: it
 // warns about configured features it does not run, and on SIGTERM it stops
-// accepting, lets in-flight calls finish and exits 0.
+// accepting, lets in-flight calls finish and exits 0 as soon as the last is
+// answered (reliability defect 7: it waited out its whole drain timeout),
+// with an idle client connected too. Both I/O models.
 func TestStandaloneSIGTERMDrains(t *testing.T) {
-	p := harness.StartDubboProvider(t, "p1")
-	port := harness.FreePort(t)
-	y := dubboBootstrap(port, true, dubboRoutes(), map[string][]string{"c1": {p.Addr()}, "c2": {p.Addr()}})
-	// Aeraki configs often carry tracing: accepted, with a warning.
-	y = strings.Replace(y, "stat_prefix: dubbo_e2e", "stat_prefix: dubbo_e2e\n          tracing: {}", 1)
-	if !strings.Contains(y, "tracing: {}") {
-		t.Fatalf("could not add tracing to the bootstrap:\n%s", y)
+	for _, reactor := range []string{"1", "0"} {
+		t.Run("METAPROXY_REACTOR="+reactor, func(t *testing.T) { testSIGTERMDrains(t, reactor) })
 	}
+}
+
+func testSIGTERMDrains(t *testing.T, reactor string) {
+	p := harness.StartDubboProvider(t, "p1")
+	port, admin := harness.FreePort(t), harness.FreePort(t)
+	// Aeraki configs often carry tracing: accepted, with a warning.
+	y := harness.Bootstrap{AdminPort: admin, Listeners: []harness.Listener{{Port: port, Proxy: harness.MetaProtocolProxy{
+		StatPrefix: "dubbo_e2e", Protocol: "dubbo", Multiplexing: true, Routes: dubboRoutes(),
+		Extra: map[string]any{"tracing": map[string]any{}},
+	}}}, Clusters: []harness.Cluster{{Name: "c1", Endpoints: []string{p.Addr()}}, {Name: "c2", Endpoints: []string{p.Addr()}}}}.MustRender()
 	file := filepath.Join(t.TempDir(), "bootstrap.yaml")
 	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bin := harness.Build(t, harness.Module+"/cmd/metaproxy")
 	addr := harness.Addr(port)
-	mp := harness.StartListening(t, "metaproxy", addr, bin, "-c", file, "-drain-timeout", "10s")
-	if !strings.Contains(mp.Output(), "tracing is not implemented yet") {
+	const drainTimeout = 60 * time.Second
+	mp := harness.StartListening(t, "metaproxy", addr, "/bin/sh", "-c", `METAPROXY_REACTOR=`+reactor+` exec "$0" "$@"`,
+		bin, "-c", file, "-drain-timeout", drainTimeout.String())
+	warned := func() bool { return strings.Contains(mp.Output(), "tracing is not implemented yet") }
+	if !harness.WaitFor(t, 10*time.Second, warned) {
 		t.Errorf("no warning about tracing in:\n%s", mp.Output())
 	}
 
@@ -40,11 +50,15 @@ func TestStandaloneSIGTERMDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	idle := dialRaw(t, addr)
+	call(t, idle, sayHello("idle"))
 	var inflight []<-chan error
 	for range 3 {
 		inflight = append(inflight, goCall(c, sleepCall(700)))
 	}
-	time.Sleep(200 * time.Millisecond) // the calls are in flight
+	if !harness.WaitFor(t, 10*time.Second, func() bool { return adminStat(harness.Addr(admin), "request_active") == 3 }) {
+		t.Fatalf("the 3 calls are not in flight: request_active = %d", adminStat(harness.Addr(admin), "request_active"))
+	}
 	start := time.Now()
 	if err := syscall.Kill(mp.Pid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -59,8 +73,8 @@ func TestStandaloneSIGTERMDrains(t *testing.T) {
 	}
 	select {
 	case <-mp.Exited():
-	case <-time.After(10 * time.Second):
-		t.Fatal("metaproxy did not exit after draining")
+	case <-time.After(drainTimeout / 2):
+		t.Fatalf("metaproxy still runs %v after its in-flight calls were answered (drain timeout %v)", drainTimeout/2, drainTimeout)
 	}
 	if err := mp.Wait(); err != nil {
 		t.Errorf("metaproxy exit: %v, want status 0", err)
