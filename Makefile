@@ -6,7 +6,7 @@ BIN       := bin
 PKGS      := ./...
 export GOTOOLCHAIN := local
 
-.PHONY: all build so test unit e2e lint demo demo-thrift bench fuzz api clean
+.PHONY: all build so test test-loaded unit e2e lint demo demo-thrift bench fuzz fuzz-smoke api clean
 
 all: build
 
@@ -19,8 +19,15 @@ ENVOY_VERSION ?=
 so:
 	ENVOY_VERSION="$(ENVOY_VERSION)" ./plugin/build.sh $(BIN)/metaprotocol.so
 
-## test: everything CI runs — lint, unit tests with -race, end-to-end tests
-test: lint unit e2e
+## test: everything CI runs — lint, unit tests with -race, end-to-end tests,
+## every codec fuzzer for a few seconds
+test: lint unit e2e fuzz-smoke
+
+## test-loaded: `make test` with every CPU kept busy by a spinning process, as
+## on a loaded CI machine: tests must wait for events, not for time
+test-loaded:
+	@pids=""; for i in $$(seq $$(nproc)); do (while :; do :; done) & pids="$$pids $$!"; done; \
+	trap 'kill $$pids' EXIT; $(MAKE) test
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -48,6 +55,8 @@ bench:
 
 ## fuzz: run every codec fuzzer for FUZZTIME each
 FUZZTIME ?= 30s
+fuzz-smoke:
+	$(MAKE) fuzz FUZZTIME=8s
 fuzz:
 	for p in $$($(GO) list ./codecs/...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \

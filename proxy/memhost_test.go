@@ -96,8 +96,9 @@ type memConn struct {
 	writes int
 	out    bytes.Buffer
 	closed bool
-	onW    func([]byte)
-	notify chan struct{}
+	onW     func([]byte)
+	onClose func()
+	notify  chan struct{}
 }
 
 func newMemConn() *memConn { return &memConn{notify: make(chan struct{}, 1)} }
@@ -128,7 +129,11 @@ func (c *memConn) Write(b []byte) error {
 func (c *memConn) Close(bool) {
 	c.mu.Lock()
 	c.closed = true
+	onClose := c.onClose
 	c.mu.Unlock()
+	if onClose != nil {
+		onClose()
+	}
 	select {
 	case c.notify <- struct{}{}:
 	default:
@@ -231,9 +236,16 @@ func (d *memDialer) Dial(addr string, h UpstreamHandler) {
 		u := &memUpstream{srv: s, h: h}
 		c := newMemConn()
 		in := make(chan []byte, 1024)
+		done := make(chan struct{})
+		c.onClose = sync.OnceFunc(func() { close(done) })
 		go func() { // deliver responses in order, one at a time
-			for b := range in {
-				h.OnData(b)
+			for {
+				select {
+				case b := <-in:
+					h.OnData(b)
+				case <-done:
+					return
+				}
 			}
 		}()
 		var umu sync.Mutex

@@ -10,6 +10,7 @@ require (
 	github.com/cncf/xds/go v0.0.0-20260202195803-dba9d589def2
 	github.com/dubbogo/gost v1.14.3
 	github.com/metaproxy/metaproxy v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.21.0
 	golang.org/x/image v0.18.0
 	google.golang.org/protobuf v1.36.12

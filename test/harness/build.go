@@ -10,6 +10,7 @@ package harness
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // Module is the import path of the product module; the test module is
@@ -40,6 +43,15 @@ type build struct {
 // Main runs the tests of a package and removes the binaries Build made.
 func Main(m *testing.M) {
 	code := m.Run()
+	if code == 0 {
+		// Every goroutine a test started (process watchers, clients,
+		// servers in the test) must have ended with it.
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines outlived the tests:", err)
+			code = 1
+		}
+	}
 	builds.mu.Lock()
 	if builds.dir != "" {
 		os.RemoveAll(builds.dir)
