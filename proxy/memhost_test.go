@@ -92,10 +92,10 @@ func (kvCodec) HeartbeatReply(dst []byte, req *codec.Message) []byte {
 
 // memConn is an in-memory Conn: what the engine writes arrives in out.
 type memConn struct {
-	mu     sync.Mutex
-	writes int
-	out    bytes.Buffer
-	closed bool
+	mu      sync.Mutex
+	writes  int
+	out     bytes.Buffer
+	closed  bool
 	onW     func([]byte)
 	onClose func()
 	notify  chan struct{}
