@@ -3,12 +3,35 @@ package proxy
 // The end of a session: exchanges finish, a closing client cancels what it
 // still waits for, idle connections are reaped.
 
-// finish ends ex, whoever held it; ss.mu is held.
+// finish ends ex, whoever held it; ss.mu is held. The last answer to a
+// client that half-closed closes the connection.
 func (ss *Session) finish(ex *exchange) {
 	ss.unlink(ex)
 	ss.active--
 	ss.srv.stats.RequestActive.Add(-1)
 	ex.release()
+	if ss.readDone && ss.active == 0 {
+		ss.closeLocked(true)
+	}
+}
+
+// OnReadClosed tells the session that the client half-closed the
+// connection (sent FIN): it sends no more requests but may still read.
+// As Envoy does with half-close enabled, the connection stays open for
+// writing until every request in flight is answered, then closes. A partial
+// frame left over can never complete and is dropped.
+func (ss *Session) OnReadClosed() {
+	ss.mu.Lock()
+	defer ss.unlock()
+	if ss.closed || ss.readDone {
+		return
+	}
+	ss.readDone = true
+	ss.buf = nil
+	ss.releaseHeld()
+	if ss.active == 0 {
+		ss.closeLocked(true)
+	}
 }
 
 // link records ex, just handed to an upstream, among the session's

@@ -23,6 +23,7 @@ type Session struct {
 	dirty    []*upstream // upstreams with requests to flush
 	edit     codec.Edit  // reused: an Edit passed to a codec escapes
 	closed   bool
+	readDone bool      // the client half-closed: no more requests
 	active   int       // exchanges owned by this session or in flight for it
 	inflight *exchange // exchanges at upstreams (a list through ex.next)
 	toClose  []*upstream
@@ -50,7 +51,7 @@ func (ss *Session) OnData(b []byte) {
 	ss.mu.Lock()
 	defer ss.unlock()
 	defer ss.containLocked("session")
-	if ss.closed || len(b) == 0 {
+	if ss.closed || ss.readDone || len(b) == 0 {
 		return
 	}
 	ss.onData(b)

@@ -36,6 +36,10 @@ type rconn struct {
 	maxBuf  int
 	onData  func([]byte)
 	onClose func(error) // nil: report nothing
+	// onReadClosed reports the peer's half-close (FIN); nil: a FIN
+	// closes the connection.
+	onReadClosed func()
+	halfClosed   atomic.Bool
 	// dial is the handler of a connect in progress, then nil; loop only.
 	dial proxy.UpstreamHandler
 
@@ -74,12 +78,22 @@ func (c *rconn) Write(b []byte) error {
 	}
 	if n < len(b) {
 		c.out = append(c.out, b[n:]...)
-		if err := c.loop.watch(c, syscall.EPOLLIN|syscall.EPOLLOUT); err != nil {
+		if err := c.loop.watch(c, c.readEvents()|syscall.EPOLLOUT); err != nil {
 			c.shutLocked()
 			return err
 		}
 	}
 	return nil
+}
+
+// readEvents is EPOLLIN until the peer half-closed: a level-triggered
+// EPOLLIN on a socket at EOF would fire for ever. Hang-ups and errors are
+// reported whatever the mask. c.mu is held or c is not shared.
+func (c *rconn) readEvents() uint32 {
+	if c.halfClosed.Load() {
+		return 0
+	}
+	return syscall.EPOLLIN
 }
 
 // Close implements proxy.Conn. Close(false) also cuts short a pending

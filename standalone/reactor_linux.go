@@ -214,6 +214,8 @@ func (l *loop) read(c *rconn) {
 		if c.closed.Load() {
 			l.finish(c, nil)
 		}
+	case n == 0 && c.onReadClosed != nil && !c.halfClosed.Load():
+		l.halfClose(c)
 	case n == 0:
 		l.finish(c, nil)
 	case err == syscall.EAGAIN || err == syscall.EINTR:
@@ -244,7 +246,7 @@ func (l *loop) flush(c *rconn) bool {
 	if cap(c.out) > 1<<20 {
 		c.out = nil
 	}
-	err = l.watch(c, syscall.EPOLLIN)
+	err = l.watch(c, c.readEvents())
 	closing := c.closing
 	c.mu.Unlock()
 	if err != nil || closing {
@@ -252,6 +254,25 @@ func (l *loop) flush(c *rconn) bool {
 		return false
 	}
 	return true
+}
+
+// halfClose stops reading c, whose peer sent FIN, and reports it; c stays
+// open for writing until its handler closes it. Once both directions are
+// shut the socket hangs up, which finishes it.
+func (l *loop) halfClose(c *rconn) {
+	c.mu.Lock()
+	c.halfClosed.Store(true)
+	events := c.readEvents()
+	if len(c.out) > 0 {
+		events |= syscall.EPOLLOUT
+	}
+	err := l.watch(c, events)
+	c.mu.Unlock()
+	if err != nil {
+		l.finish(c, err)
+		return
+	}
+	c.onReadClosed()
 }
 
 // finish closes c's socket and reports the closure once.

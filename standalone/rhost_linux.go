@@ -41,7 +41,7 @@ func (l *Listener) startReactor(nc net.Conn) error {
 	c := newRconn(lp, fd, l.maxBuf)
 	sess := l.srv.NewSession(c, remote)
 	l.track(sess)
-	c.onData = sess.OnData
+	c.onData, c.onReadClosed = sess.OnData, sess.OnReadClosed
 	c.onClose = func(error) {
 		sess.OnClose()
 		l.untrack(sess)

@@ -3,6 +3,7 @@ package standalone
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -115,7 +116,12 @@ func (l *Listener) startGoroutine(nc net.Conn) error {
 	sess := l.srv.NewSession(c, nc.RemoteAddr().String())
 	l.track(sess)
 	go func() {
-		_ = readLoop(nc, sess.OnData)
+		if err := readLoop(nc, sess.OnData); err == io.EOF {
+			// Half-closed: the session answers what is in flight, then
+			// closes the connection (or a write fails first).
+			sess.OnReadClosed()
+			<-c.done
+		}
 		sess.OnClose()
 		c.Close(false)
 		l.untrack(sess)

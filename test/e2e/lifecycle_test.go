@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,4 +81,67 @@ func testSIGTERMDrains(t *testing.T, reactor string) {
 		t.Errorf("metaproxy exit: %v, want status 0", err)
 	}
 	t.Logf("drained and exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+// TestStandaloneHalfClose pins reliability defect 8's half-close: a client
+// that sends requests and then half-closes (FIN) got none of its 20
+// answers. The standalone proxy keeps the connection open for writing until
+// every request in flight is answered, then closes it. (In Envoy the
+// golang network filter cannot enable downstream half-close: Envoy closes
+// the connection on FIN.)
+func TestStandaloneHalfClose(t *testing.T) {
+	for _, reactor := range []string{"1", "0"} {
+		t.Run("METAPROXY_REACTOR="+reactor, func(t *testing.T) {
+			p := harness.StartDubboProvider(t, "p1")
+			file := filepath.Join(t.TempDir(), "bootstrap.yaml")
+			port := harness.FreePort(t)
+			y := dubboBootstrap(port, true, dubboRoutes(), map[string][]string{"c1": {p.Addr()}, "c2": {p.Addr()}})
+			if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			bin := harness.Build(t, harness.Module+"/cmd/metaproxy")
+			addr := harness.Addr(port)
+			harness.StartListening(t, "metaproxy", addr, "/bin/sh", "-c", `METAPROXY_REACTOR=`+reactor+` exec "$0" "$@"`, bin, "-c", file)
+			c := dialRaw(t, addr)
+			const n = 20
+			var waits []func(context.Context) (rawdubbo.Reply, error)
+			var batch []byte
+			for range n {
+				id := c.NextID()
+				w, err := c.Await(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				waits = append(waits, w)
+				f, err := rawdubbo.EncodeRequest(id, sleepCall(200))
+				if err != nil {
+					t.Fatal(err)
+				}
+				batch = append(batch, f...)
+			}
+			if err := c.Write(batch); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for _, w := range waits {
+				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+				r, err := w(ctx)
+				cancel()
+				if err == nil && r.OK() {
+					got++
+				}
+			}
+			if got != n {
+				t.Errorf("%d of %d answers after the half-close", got, n)
+			}
+			select {
+			case <-c.Done():
+			case <-time.After(10 * time.Second):
+				t.Error("the connection stays open after its last answer")
+			}
+		})
+	}
 }

@@ -47,6 +47,15 @@ func (c *Conn) LocalAddr() string { return c.nc.LocalAddr().String() }
 // Close closes the connection; pending calls fail with ErrClosed.
 func (c *Conn) Close() error { return c.nc.Close() }
 
+// CloseWrite half-closes the connection (sends FIN); replies can still be
+// read.
+func (c *Conn) CloseWrite() error {
+	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		return tc.CloseWrite()
+	}
+	return fmt.Errorf("rawdubbo: %T cannot half-close", c.nc)
+}
+
 // Done is closed once the connection has been closed by either side.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
