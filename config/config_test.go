@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/metaproxy/metaproxy/builtin"
 	"github.com/metaproxy/metaproxy/filter"
@@ -134,19 +135,22 @@ func TestOverloadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := b.Listeners[0].Proxy
+	if p.FrameReceiveTimeout != proxy.DefaultFrameReceiveTimeout {
+		t.Errorf("default frame_receive_timeout %v", p.FrameReceiveTimeout)
+	}
 	if p.RequestTimeout != proxy.DefaultRequestTimeout || p.MaxActiveRequestsPerConnection != proxy.DefaultMaxActiveRequestsPerConnection ||
 		p.MaxActiveRequests != proxy.DefaultMaxActiveRequests || p.MaxBufferedBytesTotal != proxy.DefaultMaxBufferedBytesTotal {
 		t.Errorf("defaults: timeout %v, per connection %d, listener %d, bytes %d", p.RequestTimeout,
 			p.MaxActiveRequestsPerConnection, p.MaxActiveRequests, p.MaxBufferedBytesTotal)
 	}
-	set := strings.Replace(bootstrap, "idle_timeout: 30s", "idle_timeout: 30s\n          request_timeout: 0s\n"+
+	set := strings.Replace(bootstrap, "idle_timeout: 30s", "idle_timeout: 30s\n          request_timeout: 0s\n          frame_receive_timeout: 2s\n"+
 		"          max_active_requests_per_connection: 7\n          max_active_requests: 0\n          max_buffered_bytes: 4096", 1)
 	b, err = LoadBootstrap([]byte(set), filter.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p = b.Listeners[0].Proxy
-	if p.RequestTimeout != 0 || p.MaxActiveRequestsPerConnection != 7 || p.MaxActiveRequests != 0 || p.MaxBufferedBytesTotal != 4096 {
+	if p.RequestTimeout != 0 || p.FrameReceiveTimeout != 2*time.Second || p.MaxActiveRequestsPerConnection != 7 || p.MaxActiveRequests != 0 || p.MaxBufferedBytesTotal != 4096 {
 		t.Errorf("set: timeout %v, per connection %d, listener %d, bytes %d", p.RequestTimeout,
 			p.MaxActiveRequestsPerConnection, p.MaxActiveRequests, p.MaxBufferedBytesTotal)
 	}

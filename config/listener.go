@@ -171,6 +171,10 @@ func applyOverloadBounds(cfg *proxy.Config, p *v1alpha.MetaProtocolProxy) {
 	if d := p.GetRequestTimeout(); d != nil {
 		cfg.RequestTimeout = d.AsDuration()
 	}
+	cfg.FrameReceiveTimeout = proxy.DefaultFrameReceiveTimeout
+	if d := p.GetFrameReceiveTimeout(); d != nil {
+		cfg.FrameReceiveTimeout = d.AsDuration()
+	}
 	cfg.MaxActiveRequestsPerConnection = proxy.DefaultMaxActiveRequestsPerConnection
 	if v := p.GetMaxActiveRequestsPerConnection(); v != nil {
 		cfg.MaxActiveRequestsPerConnection = int(v.GetValue())

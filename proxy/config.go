@@ -37,6 +37,10 @@ type Config struct {
 	// limit (the config package applies DefaultRequestTimeout when the
 	// configuration leaves it unset).
 	RequestTimeout time.Duration
+	// FrameReceiveTimeout bounds the time a client takes to send one whole
+	// frame, from its first byte; over it the client gets a native timeout
+	// error and its connection is closed. Zero means no limit.
+	FrameReceiveTimeout time.Duration
 	// MaxActiveRequestsPerConnection and MaxActiveRequests bound the
 	// requests in flight on one downstream connection and on the whole
 	// listener; a request over either gets a native overloaded error at
@@ -73,6 +77,7 @@ const (
 	// DefaultRequestTimeout is Envoy generic_proxy's: an upstream that
 	// never answers cannot hold a request, and its memory, for ever.
 	DefaultRequestTimeout                 = 15 * time.Second
+	DefaultFrameReceiveTimeout            = 30 * time.Second
 	DefaultMaxActiveRequestsPerConnection = 1024
 	DefaultMaxActiveRequests              = 16384
 	DefaultMaxBufferedBytesTotal          = 128 << 20

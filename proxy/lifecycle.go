@@ -1,5 +1,7 @@
 package proxy
 
+import "time"
+
 // The end of a session: exchanges finish, a closing client cancels what it
 // still waits for, idle connections are reaped.
 
@@ -27,7 +29,7 @@ func (ss *Session) OnReadClosed() {
 		return
 	}
 	ss.readDone = true
-	ss.buf = nil
+	ss.buf, ss.partialSince = nil, time.Time{}
 	ss.releaseHeld()
 	if ss.active == 0 {
 		ss.closeLocked(true)
@@ -121,6 +123,9 @@ func (ss *Session) markClosed() {
 	ss.srv.stats.CxActive.Add(-1)
 	if ss.idle != nil {
 		ss.idle.Stop()
+	}
+	if ss.frameTimer != nil {
+		ss.frameTimer.Stop()
 	}
 	ss.cancelLocked()
 }

@@ -1,6 +1,10 @@
 package proxy
 
-import "github.com/metaproxy/metaproxy/codec"
+import (
+	"time"
+
+	"github.com/metaproxy/metaproxy/codec"
+)
 
 // Overload bounds: requests in flight per connection and per listener, and
 // the partial frames held across the listener's connections. Beyond them
@@ -57,4 +61,48 @@ func (ss *Session) releaseHeld() {
 		ss.srv.buffered.Add(-int64(ss.held))
 		ss.held = 0
 	}
+}
+
+// timePartial starts or stops the clock of FrameReceiveTimeout after a
+// read: partial says a partial frame is held, progress that a frame
+// completed in this read (a partial frame held now is a new one); ss.mu is
+// held.
+func (ss *Session) timePartial(partial, progress bool) {
+	d := ss.srv.cfg.FrameReceiveTimeout
+	switch {
+	case d <= 0:
+	case !partial:
+		ss.partialSince = time.Time{}
+	case progress || ss.partialSince.IsZero():
+		ss.partialSince = ss.srv.now()
+		if !ss.frameArmed {
+			ss.frameArmed = true
+			if ss.frameTimer == nil {
+				ss.frameTimer = time.AfterFunc(d, ss.checkFrame)
+			} else {
+				ss.frameTimer.Reset(d)
+			}
+		}
+	}
+}
+
+// checkFrame closes the connection if its partial frame is older than
+// FrameReceiveTimeout, with a native timeout error where the codec can
+// answer a partial frame; otherwise it waits for the rest of the bound.
+func (ss *Session) checkFrame() {
+	ss.mu.Lock()
+	defer ss.unlock()
+	ss.frameArmed = false
+	if ss.closed || ss.partialSince.IsZero() {
+		return
+	}
+	d := ss.srv.cfg.FrameReceiveTimeout
+	if left := d - ss.srv.now().Sub(ss.partialSince); left > 0 {
+		ss.frameArmed = true
+		ss.frameTimer.Reset(left)
+		return
+	}
+	ss.srv.stats.FrameReceiveTimeout.Add(1)
+	ss.srv.log.Warn("closing connection: frame not received in time", "peer", ss.remote, "timeout", d)
+	ss.rejectAs(codec.ErrTimeout, ss.buf, "metaproxy: request not received within "+d.String())
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/metaproxy/metaproxy/codec"
 )
@@ -129,5 +130,41 @@ func TestBufferedBytesBound(t *testing.T) {
 	s1.OnClose()
 	if n := e.srv.buffered.Load(); n != 0 {
 		t.Errorf("buffered bytes = %d after the last connection closed", n)
+	}
+}
+
+// TestFrameReceiveTimeout pins reliability defect 8's slowloris: a client
+// trickling one byte at a time was never reaped, since every byte counts
+// for idle_timeout. A frame not complete within FrameReceiveTimeout of its
+// first byte closes the connection; a frame that completes in time, even
+// over several reads, does not.
+func TestFrameReceiveTimeout(t *testing.T) {
+	e := newTestEnvWith(t, true, func(c *Config) { c.FrameReceiveTimeout = 200 * time.Millisecond })
+	slow, fast := newMemConn(), newMemConn()
+	ss, fs := e.srv.NewSession(slow, "slow"), e.srv.NewSession(fast, "fast")
+	f := req(1, "a1", "pad=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+	done := make(chan struct{})
+	go func() { // one byte every 20 ms: the frame takes a second
+		defer close(done)
+		for i := range f[:len(f)-1] {
+			if slow.isClosed() {
+				return
+			}
+			ss.OnData(f[i : i+1])
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	fs.OnData(f[:10])
+	fs.OnData(f[10:])
+	if got := fast.waitFrames(t, 1); got[0].Status != codec.StatusOK {
+		t.Fatalf("frame sent in two reads: %v", got[0].Meta.All())
+	}
+	eventually(t, "the trickling connection is closed", slow.isClosed)
+	<-done
+	if n := e.srv.Stats().FrameReceiveTimeout.Load(); n != 1 {
+		t.Errorf("frame_receive_timeout = %d, want 1", n)
+	}
+	if fast.isClosed() {
+		t.Error("the connection that sent its frame in time was closed")
 	}
 }

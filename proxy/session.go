@@ -30,6 +30,10 @@ type Session struct {
 	held     int // len(buf) counted in the listener's buffered bytes
 	lastData time.Time
 	idle     *time.Timer
+
+	partialSince time.Time   // when the partial frame in buf began
+	frameTimer   *time.Timer // enforces FrameReceiveTimeout
+	frameArmed   bool
 }
 
 // NewSession starts a session for a new downstream connection c.
@@ -83,6 +87,7 @@ func (ss *Session) onData(b []byte) {
 		ss.buf = append(ss.buf, b...)
 		data = ss.buf
 	}
+	progress := false // a frame completed
 	for len(data) > 0 && !ss.closed {
 		n, err := s.split(ss.codec, data)
 		if err != nil {
@@ -96,6 +101,7 @@ func (ss *Session) onData(b []byte) {
 		}
 		ss.frame(data[:n])
 		data = data[n:]
+		progress = true
 	}
 	if ss.closed {
 		ss.buf = nil
@@ -110,6 +116,7 @@ func (ss *Session) onData(b []byte) {
 	if !ss.holdPartial(data) {
 		return
 	}
+	ss.timePartial(len(data) > 0, progress)
 	// Keep the partial frame. copy handles the overlap when data is a
 	// suffix of ss.buf.
 	if len(data) == 0 {

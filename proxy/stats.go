@@ -29,6 +29,7 @@ type Stats struct {
 	ResponseErrorCausedConnClose   atomic.Uint64 `stat:"response_error_caused_connection_close"`
 	LocalResponseBusinessException atomic.Uint64 `stat:"local_response_business_exception"`
 	IdleTimeout                    atomic.Uint64 `stat:"idle_timeout"`
+	FrameReceiveTimeout            atomic.Uint64 `stat:"frame_receive_timeout"` // a client too slow to send a frame
 	RequestTimeout                 atomic.Uint64 `stat:"request_timeout"`
 	RequestCancelled               atomic.Uint64 `stat:"request_cancelled"` // its client closed before the answer
 	RequestOverflow                atomic.Uint64 `stat:"request_overflow"`  // over a bound on requests in flight

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/metaproxy/metaproxy/test/harness"
+	"github.com/metaproxy/metaproxy/test/peers/dubbo/rawdubbo"
 )
 
 // TestDubboFrameLimit: a request over the codec's max_frame_bytes gets a
@@ -71,6 +72,39 @@ func TestDubboRequestTimeout(t *testing.T) {
 			}
 			if r := call(t, c, sayHello("after")); r.String() != p.HelloFrom("after") {
 				t.Errorf("call after the timeout on the same connection: %q", r.String())
+			}
+		})
+	}
+}
+
+// TestDubboSlowlorisReaped: a client trickling a request one byte every
+// 100 ms is closed once frame_receive_timeout (here 1 s) has passed since
+// the frame's first byte, though it is never idle; another connection is
+// served meanwhile.
+func TestDubboSlowlorisReaped(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			p := harness.StartDubboProvider(t, "p1")
+			b := harness.Bootstrap{Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
+				StatPrefix: "slowloris", Protocol: "dubbo", Multiplexing: true, Routes: dubboRoutes(), IdleTimeout: "5s",
+				Extra: map[string]any{"frame_receive_timeout": "1s"},
+			}}}, Clusters: []harness.Cluster{{Name: "c1", Endpoints: []string{p.Addr()}}, {Name: "c2", Endpoints: []string{p.Addr()}}}}
+			addr := px.Start(t, b.MustRender())
+			slow := dialRaw(t, addr)
+			frame, err := rawdubbo.EncodeRequest(slow.NextID(), sayHello(strings.Repeat("x", 200)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			go func() { _ = slow.Trickle(100 * time.Millisecond)(frame) }()
+			if r := call(t, dialRaw(t, addr), sayHello("other")); r.String() != p.HelloFrom("other") {
+				t.Errorf("another connection during the trickle: %q", r.String())
+			}
+			select {
+			case <-slow.Done():
+				t.Logf("trickling connection closed after %v", time.Since(start).Round(time.Millisecond))
+			case <-time.After(20 * time.Second):
+				t.Fatal("a connection trickling one frame for 20 s is still open (frame_receive_timeout 1s)")
 			}
 		})
 	}
