@@ -1,5 +1,7 @@
 package proxy
 
+import "errors"
+
 // The engine is host-agnostic: it never touches sockets. A host (the
 // standalone proxy on Go's net package, or the Envoy golang network filter)
 // feeds it bytes and gives it a way to write and to dial. Every method below
@@ -43,3 +45,8 @@ type UpstreamHandler interface {
 	// OnClose reports that the connection is closed (remote or local).
 	OnClose(err error)
 }
+
+// ErrSlowPeer is what a host's Conn.Write returns (wrapped) when the bytes
+// waiting for a peer that does not read exceed the host's bound and the
+// connection was closed for it. The engine counts such connections.
+var ErrSlowPeer = errors.New("write buffer over the limit: peer too slow")

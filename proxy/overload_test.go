@@ -168,3 +168,21 @@ func TestFrameReceiveTimeout(t *testing.T) {
 		t.Error("the connection that sent its frame in time was closed")
 	}
 }
+
+// slowConn is a client connection whose host cut it off for not reading.
+type slowConn struct{ *memConn }
+
+func (slowConn) Write([]byte) error { return fmt.Errorf("write: %w", ErrSlowPeer) }
+
+// TestSlowReaderCounted: a client the host cuts off at its write buffer
+// bound (proxy.ErrSlowPeer) is closed and counted as cx_slow_reader.
+func TestSlowReaderCounted(t *testing.T) {
+	e := newTestEnv(t, true)
+	down := slowConn{newMemConn()}
+	s := e.srv.NewSession(down, "slow")
+	s.OnData(req(1, "a1"))
+	eventually(t, "the slow reader is closed", down.isClosed)
+	if n := e.srv.Stats().CxSlowReader.Load(); n != 1 {
+		t.Errorf("cx_slow_reader = %d, want 1", n)
+	}
+}

@@ -392,6 +392,10 @@ func (ss *Session) flushLocked() {
 		ss.wbuf = ss.wbuf[:0]
 	}
 	if err != nil {
+		if errors.Is(err, ErrSlowPeer) {
+			ss.srv.stats.CxSlowReader.Add(1)
+			ss.srv.log.Warn("closing connection: client not reading its answers", "peer", ss.remote)
+		}
 		ss.closeLocked(false)
 	}
 }

@@ -39,6 +39,8 @@ type Stats struct {
 	UpstreamCxSelfConnect          atomic.Uint64 `stat:"upstream_cx_self_connect"`
 	UpstreamCxClosedWithActiveRq   atomic.Uint64 `stat:"upstream_cx_destroy_with_active_rq"`
 	BufferOverflow                 atomic.Uint64 `stat:"buffer_overflow"`
+	CxSlowReader                   atomic.Uint64 `stat:"cx_slow_reader"`          // clients cut off at the write buffer bound
+	UpstreamCxSlowReader           atomic.Uint64 `stat:"upstream_cx_slow_reader"` // upstreams cut off at it
 	PanicsContained                atomic.Uint64 `stat:"panics_contained"`
 }
 

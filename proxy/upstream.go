@@ -259,6 +259,9 @@ func (u *upstream) flush() {
 	}
 	u.mu.Unlock()
 	if err != nil {
+		if errors.Is(err, ErrSlowPeer) {
+			u.srv.stats.UpstreamCxSlowReader.Add(1)
+		}
 		u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
 		return
 	}

@@ -62,7 +62,7 @@ func (w *conn) Write(b []byte) error {
 		if len(w.buf)+len(b) > w.maxBuf {
 			w.mu.Unlock()
 			w.Close(false)
-			return errors.New("write buffer over the limit: peer too slow")
+			return proxy.ErrSlowPeer
 		}
 		w.buf = append(w.buf, b...)
 		if !w.busy {

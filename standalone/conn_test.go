@@ -2,6 +2,7 @@ package standalone
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -113,8 +114,8 @@ func testSlowPeerIsClosed(t *testing.T, h host) {
 	for i := 0; i < 1000 && err == nil; i++ {
 		err = w.Write(chunk)
 	}
-	if err == nil {
-		t.Fatal("writes to a peer that never reads never failed")
+	if !errors.Is(err, proxy.ErrSlowPeer) {
+		t.Fatalf("writes to a peer that never reads: %v, want proxy.ErrSlowPeer", err)
 	}
 	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.Copy(io.Discard, server); err != nil {

@@ -3,7 +3,6 @@
 package standalone
 
 import (
-	"errors"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,7 @@ import (
 // queued bytes.
 const flushTimeout = 5 * time.Second
 
-var errOverLimit = errors.New("write buffer over the limit: peer too slow")
+var errOverLimit = proxy.ErrSlowPeer
 
 // rconn is a socket owned by a loop; it implements proxy.Conn.
 //
