@@ -143,3 +143,31 @@ func TestSelfConnectCounted(t *testing.T) {
 		t.Fatalf("self_connect %d connect_fail %d, want 1 and 1", st.UpstreamCxSelfConnect.Load(), st.UpstreamCxConnectFail.Load())
 	}
 }
+
+// TestConnectFailureRetriedElsewhere pins reliability defect 8's retry: a
+// request whose connection to one host of its cluster fails to connect was
+// never sent, and goes to another host before its caller sees an error.
+func TestConnectFailureRetriedElsewhere(t *testing.T) {
+	for _, mux := range []bool{true, false} {
+		for _, bad := range []int{0, 1} {
+			t.Run(fmt.Sprintf("mux=%v/refusing=%d", mux, bad), func(t *testing.T) {
+				srv, _, servers := refusingEnv(t, mux, newFakeClock(), "10.0.0.1", "10.0.0.2")
+				good := servers[1-bad]
+				good.mu.Lock()
+				good.refuse = false
+				good.mu.Unlock()
+				down := newMemConn()
+				s := srv.NewSession(down, "client")
+				for i := range 10 {
+					s.OnData(req(uint64(i+1), "m"))
+					if f := down.waitFrames(t, i+1)[i]; f.Status != codec.StatusOK {
+						t.Fatalf("call %d with one host refusing: %v", i, f.Meta.All())
+					}
+				}
+				if n := srv.Stats().UpstreamRqRetry.Load(); n < 1 {
+					t.Errorf("upstream_rq_retry = %d, want ≥ 1", n)
+				}
+			})
+		}
+	}
+}

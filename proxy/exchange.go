@@ -22,6 +22,7 @@ type exchange struct {
 	host    *cluster.Host
 	sentAt  int64 // unix nanos, for request timeouts
 	paused  bool
+	retried bool // sent again after a connect failure
 
 	// While an upstream owns the exchange: the connection and the id it is
 	// pending under (u.pending[upID] == ex), and the session's list of its
@@ -51,7 +52,7 @@ func (ex *exchange) release() {
 	if cap(ex.respBuf) > 64<<10 {
 		ex.respBuf = nil
 	}
-	ex.sess, ex.host, ex.sentAt, ex.paused = nil, nil, 0, false
+	ex.sess, ex.host, ex.sentAt, ex.paused, ex.retried = nil, nil, 0, false, false
 	ex.up, ex.upID, ex.prev, ex.next, ex.linked = nil, 0, nil, nil, false
 	exchangePool.Put(ex)
 }

@@ -35,6 +35,7 @@ type Stats struct {
 	RequestOverflow                atomic.Uint64 `stat:"request_overflow"`  // over a bound on requests in flight
 	UpstreamCxTotal                atomic.Uint64 `stat:"upstream_cx_total"`
 	UpstreamCxConnectFail          atomic.Uint64 `stat:"upstream_cx_connect_fail"`
+	UpstreamRqRetry                atomic.Uint64 `stat:"upstream_rq_retry"`           // requests sent again after a connect failure
 	UpstreamCxConnectBackoff       atomic.Uint64 `stat:"upstream_cx_connect_backoff"` // dials not made: the host backs off
 	UpstreamCxSelfConnect          atomic.Uint64 `stat:"upstream_cx_self_connect"`
 	UpstreamCxClosedWithActiveRq   atomic.Uint64 `stat:"upstream_cx_destroy_with_active_rq"`

@@ -311,7 +311,7 @@ func (u *upstream) OnConnectFailure(err error) {
 		u.srv.stats.UpstreamCxSelfConnect.Add(1)
 	}
 	u.pool.host.ConnectFailed(u.srv.now())
-	u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
+	u.failConnect(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
 }
 
 func (u *upstream) connectTimeout() {
@@ -323,7 +323,7 @@ func (u *upstream) connectTimeout() {
 	}
 	u.srv.stats.UpstreamCxConnectFail.Add(1)
 	u.pool.host.ConnectFailed(u.srv.now())
-	u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s timed out after %v", u.pool.addr, u.pool.timeout), true)
+	u.failConnect(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s timed out after %v", u.pool.addr, u.pool.timeout), true)
 }
 
 // OnData implements UpstreamHandler.
@@ -444,10 +444,16 @@ func (u *upstream) OnClose(err error) {
 
 // fail closes u and answers every pending request with e.
 func (u *upstream) fail(e *codec.Error, closeConn bool) {
+	deliverAll(u.shut(closeConn), e, nil)
+}
+
+// shut marks u closed, closes its connection if closeConn, and returns the
+// exchanges it still held: the caller owns them now.
+func (u *upstream) shut(closeConn bool) []*exchange {
 	u.mu.Lock()
 	if u.state == upClosed {
 		u.mu.Unlock()
-		return
+		return nil
 	}
 	u.state = upClosed
 	u.srv.trackUpstream(u, false)
@@ -466,7 +472,7 @@ func (u *upstream) fail(e *codec.Error, closeConn bool) {
 	for _, ex := range pending {
 		exs = append(exs, ex)
 	}
-	deliverAll(exs, e, nil)
+	return exs
 }
 
 // deliverAll hands each exchange its response (e == nil) or the error e,

@@ -405,3 +405,27 @@ func rssOf(t *testing.T, pid int) int64 {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// TestDubboConnectFailureRetried: a cluster with a host that refuses
+// connections and a live provider; a request whose connect fails was never
+// sent and is retried on the other host, so no caller sees an error.
+func TestDubboConnectFailureRetried(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			p := harness.StartDubboProvider(t, "p1")
+			dead := harness.Addr(harness.FreePort(t))
+			for _, mux := range []bool{true, false} {
+				t.Run(fmt.Sprintf("multiplexing=%v", mux), func(t *testing.T) {
+					addr := px.Start(t, dubboBootstrap(harness.FreePort(t), mux,
+						[]harness.Route{{Name: "all", Cluster: "c"}}, map[string][]string{"c": {dead, p.Addr()}}))
+					for i := range 10 {
+						name := fmt.Sprintf("retry-%d", i)
+						if r := call(t, dialRaw(t, addr), sayHello(name)); r.String() != p.HelloFrom(name) {
+							t.Fatalf("call %d with one host refusing: %q", i, r.String())
+						}
+					}
+				})
+			}
+		})
+	}
+}

@@ -1,0 +1,75 @@
+package proxy
+
+import (
+	"errors"
+
+	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/codec"
+)
+
+// A request whose upstream connection never connected was never sent: it
+// is retried once on another host of its cluster before its caller gets an
+// error (upstream_rq_retry). Retries of requests that were sent belong to
+// the route's retry policy.
+
+// failConnect fails u, which never connected, retrying each request it
+// held on another host; the others get e.
+func (u *upstream) failConnect(e *codec.Error, closeConn bool) {
+	exs := u.shut(closeConn)
+	failed := exs[:0]
+	for _, ex := range exs {
+		if !ex.sess.retryElsewhere(ex, u.pool.host) {
+			failed = append(failed, ex)
+		}
+	}
+	clear(exs[len(failed):])
+	deliverAll(failed, e, nil)
+}
+
+// retryElsewhere sends ex, whose connection to failed never connected, to
+// another healthy host of its cluster. It reports false, leaving ex to the
+// caller, when ex was retried already, its client is gone or no other host
+// is there.
+func (ss *Session) retryElsewhere(ex *exchange, failed *cluster.Host) bool {
+	s := ss.srv
+	ss.mu.Lock()
+	defer ss.unlock()
+	if ss.closed || ex.retried {
+		return false
+	}
+	cl := s.clusters.Get(ex.x.Cluster)
+	if cl == nil {
+		return false
+	}
+	h := otherHost(cl, failed, s)
+	if h == nil {
+		return false
+	}
+	s.stats.UpstreamRqRetry.Add(1)
+	ex.retried = true
+	ex.host.End()
+	ex.host, ex.x.Upstream = h, h.Addr
+	u, err := s.pool(h, ex.req.Variant, cl).send(ex)
+	if u != nil {
+		ss.dirty = append(ss.dirty, u)
+	}
+	if err != nil {
+		var ce *codec.Error
+		if !errors.As(err, &ce) {
+			ce = &codec.Error{Type: codec.ErrInternal, Message: err.Error()}
+		}
+		ss.localReply(ex, ce)
+	}
+	return true
+}
+
+// otherHost picks a healthy host of cl other than failed, or nil.
+func otherHost(cl *cluster.Cluster, failed *cluster.Host, s *Server) *cluster.Host {
+	now := s.now()
+	for range len(cl.Hosts()) {
+		if h := cl.Pick(now); h != nil && h != failed && h.Healthy(now) {
+			return h
+		}
+	}
+	return nil
+}
