@@ -144,3 +144,16 @@ type Rejecter interface {
 	// enough (no complete header yet, not a two-way request).
 	RejectReply(dst, buf []byte, err *Error) []byte
 }
+
+// Serial is an optional capability of a Codec: its protocol's clients send
+// a call only once the previous two-way call on the connection is answered
+// (Apache Thrift's clients). On such a connection a call still unanswered
+// when the client sends the next one is not awaited any more: it was a
+// oneway call that looked like a two-way one (a Thrift CALL of a method
+// missing from oneway_methods). The proxy never sends a local reply (a
+// timeout, say) for such a call: the client would read it as the answer to
+// a later call, whose id it may even carry.
+type Serial interface {
+	// SerialClients reports whether the connection's client is serial.
+	SerialClients() bool
+}

@@ -23,6 +23,9 @@ type exchange struct {
 	sentAt  int64 // unix nanos, for request timeouts
 	paused  bool
 	retried bool // sent again after a connect failure
+	// unawaited: the (serial) client has sent another call since; no local
+	// reply is sent for this one.
+	unawaited bool
 
 	// While an upstream owns the exchange: the connection and the id it is
 	// pending under (u.pending[upID] == ex), and the session's list of its
@@ -52,7 +55,7 @@ func (ex *exchange) release() {
 	if cap(ex.respBuf) > 64<<10 {
 		ex.respBuf = nil
 	}
-	ex.sess, ex.host, ex.sentAt, ex.paused, ex.retried = nil, nil, 0, false, false
+	ex.sess, ex.host, ex.sentAt, ex.paused, ex.retried, ex.unawaited = nil, nil, 0, false, false, false
 	ex.up, ex.upID, ex.prev, ex.next, ex.linked = nil, 0, nil, nil, false
 	exchangePool.Put(ex)
 }

@@ -1,6 +1,10 @@
 package proxy
 
-import "time"
+import (
+	"time"
+
+	"github.com/metaproxy/metaproxy/codec"
+)
 
 // The end of a session: exchanges finish, a closing client cancels what it
 // still waits for, idle connections are reaped.
@@ -59,6 +63,21 @@ func (ss *Session) unlink(ex *exchange) {
 		ex.next.prev = ex.prev
 	}
 	ex.prev, ex.next, ex.linked = nil, nil, false
+}
+
+// supersede marks the calls in flight unawaited when the client is serial
+// (codec.Serial) and sends another call: it is not waiting for them, so no
+// local reply may be sent for them; ss.mu is held.
+func (ss *Session) supersede() {
+	if ss.inflight == nil {
+		return
+	}
+	if sc, ok := ss.codec.(codec.Serial); !ok || !sc.SerialClients() {
+		return
+	}
+	for ex := ss.inflight; ex != nil; ex = ex.next {
+		ex.unawaited = true
+	}
 }
 
 // cancelLocked takes back every exchange an upstream still holds for this

@@ -1,6 +1,11 @@
 package proxy
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/metaproxy/metaproxy/codec"
+)
 
 // TestHalfCloseAnswersInFlight pins reliability defect 8's half-close: a
 // client that sends requests and then half-closes lost every answer (0 of
@@ -45,5 +50,57 @@ func TestHalfCloseAnswersInFlight(t *testing.T) {
 	e.srv.NewSession(down, "idle").OnReadClosed()
 	if !down.isClosed() {
 		t.Fatal("an idle half-closed connection stays open")
+	}
+}
+
+// serialKV is the test protocol with serial clients (codec.Serial).
+type serialKV struct{ kvCodec }
+
+func (serialKV) SerialClients() bool { return true }
+
+// TestNoLocalReplyForSupersededCall pins reliability defect 6: a oneway
+// call that looks like a two-way one (a Thrift CALL of a method missing
+// from oneway_methods) timed out and its timeout reply reached a client
+// that was not waiting for it, which read it as the answer to its next
+// call. On a serial protocol a call the client has sent another call after
+// gets no local reply; real answers still pass, and a call nothing came
+// after still gets its timeout.
+func TestNoLocalReplyForSupersededCall(t *testing.T) {
+	for _, serial := range []bool{true, false} {
+		e := newTestEnvWith(t, false, func(c *Config) {
+			c.RequestTimeout = 100 * time.Millisecond
+			if serial {
+				c.Codec = codec.FactoryFunc(func() codec.Codec { return serialKV{} })
+			}
+		})
+		echo := echoHandler("a")
+		e.a.mu.Lock()
+		e.a.handler = func(m codec.Message) []byte { // "a1" is oneway in disguise
+			if m.Meta.Value("method") == "a1" {
+				return nil
+			}
+			return echo(m)
+		}
+		e.a.mu.Unlock()
+		down := newMemConn()
+		s := e.srv.NewSession(down, "client")
+		s.OnData(req(7, "a1"))
+		s.OnData(req(8, "a2"))
+		if fs := down.waitFrames(t, 1); fs[0].ID != 8 || fs[0].Status != codec.StatusOK {
+			t.Fatalf("serial=%v: answer to the second call: id %d %v", serial, fs[0].ID, fs[0].Meta.All())
+		}
+		eventually(t, "the first call times out", func() bool { return e.srv.Stats().RequestTimeout.Load() == 1 })
+		s.OnData(req(9, "a1")) // nothing comes after: its timeout is awaited
+		fs := down.waitFrames(t, 2)
+		if serial {
+			if len(fs) != 2 || fs[1].ID != 9 || fs[1].Meta.Value("error") != codec.ErrTimeout.String() {
+				t.Fatalf("serial: frames %v, want the answer to 8 then the timeout of 9 only", fs)
+			}
+			if n := e.srv.Stats().LocalReplySuppressed.Load(); n != 1 {
+				t.Errorf("local_reply_suppressed = %d, want 1", n)
+			}
+		} else if fs[1].ID != 7 {
+			t.Fatalf("not serial: the timeout of 7 is sent (the client may pipeline): got id %d", fs[1].ID)
+		}
 	}
 }

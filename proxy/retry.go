@@ -7,10 +7,10 @@ import (
 	"github.com/metaproxy/metaproxy/codec"
 )
 
-// A request whose upstream connection never connected was never sent: it
-// is retried once on another host of its cluster before its caller gets an
-// error (upstream_rq_retry). Retries of requests that were sent belong to
-// the route's retry policy.
+// A request that could not be sent — its host backs off, or its upstream
+// connection never connected — is retried once on another host of its
+// cluster before its caller gets an error (upstream_rq_retry). Retries of
+// requests that were sent belong to the route's retry policy.
 
 // failConnect fails u, which never connected, retrying each request it
 // held on another host; the others get e.
@@ -48,19 +48,28 @@ func (ss *Session) retryElsewhere(ex *exchange, failed *cluster.Host) bool {
 	s.stats.UpstreamRqRetry.Add(1)
 	ex.retried = true
 	ex.host.End()
+	if err := ss.sendTo(ex, cl, h); err != nil {
+		ss.localReply(ex, err)
+	}
+	return true
+}
+
+// sendTo queues ex on a connection to h; ss.mu is held. On error ex is
+// still the caller's.
+func (ss *Session) sendTo(ex *exchange, cl *cluster.Cluster, h *cluster.Host) *codec.Error {
 	ex.host, ex.x.Upstream = h, h.Addr
-	u, err := s.pool(h, ex.req.Variant, cl).send(ex)
+	u, err := ss.srv.pool(h, ex.req.Variant, cl).send(ex)
 	if u != nil {
 		ss.dirty = append(ss.dirty, u)
 	}
-	if err != nil {
-		var ce *codec.Error
-		if !errors.As(err, &ce) {
-			ce = &codec.Error{Type: codec.ErrInternal, Message: err.Error()}
-		}
-		ss.localReply(ex, ce)
+	if err == nil {
+		return nil
 	}
-	return true
+	var ce *codec.Error
+	if !errors.As(err, &ce) {
+		ce = &codec.Error{Type: codec.ErrInternal, Message: err.Error()}
+	}
+	return ce
 }
 
 // otherHost picks a healthy host of cl other than failed, or nil.

@@ -147,6 +147,16 @@ func (s *Server) Close() {
 	for _, p := range pools {
 		p.close()
 	}
+	// Exclusive connections lent to a request are in no pool's lists.
+	s.upMu.Lock()
+	ups := make([]*upstream, 0, len(s.ups))
+	for u := range s.ups {
+		ups = append(ups, u)
+	}
+	s.upMu.Unlock()
+	for _, u := range ups {
+		u.close()
+	}
 	s.clusters.Close()
 	for _, f := range s.cfg.Filters {
 		if c, ok := f.Filter.(interface{ Close() error }); ok {

@@ -171,6 +171,7 @@ func (ss *Session) frame(f []byte) {
 			ex.release()
 			return
 		}
+		ss.supersede()
 		ss.active++
 		s.stats.RequestActive.Add(1)
 		ex.x.Request = &ex.req
@@ -253,20 +254,20 @@ func (ss *Session) route(ex *exchange) {
 		ss.localReply(ex, codec.Errorf(codec.ErrNoHealthyUpstream, "metaproxy: no healthy upstream in cluster %q", name))
 		return
 	}
-	ex.host = h
-	ex.x.Upstream = h.Addr
-	p := s.pool(h, ex.req.Variant, cl)
 	oneway := ex.req.Kind == codec.KindOneway
-	u, err := p.send(ex)
-	if u != nil {
-		ss.dirty = append(ss.dirty, u)
+	err := ss.sendTo(ex, cl, h)
+	if err != nil && err.Type == codec.ErrUnavailable && !ex.retried {
+		// The host cannot be reached (backing off, or its connection
+		// failed before the request was queued): the request was not
+		// sent, so another host may take it.
+		if h2 := otherHost(cl, h, s); h2 != nil {
+			ex.retried = true
+			s.stats.UpstreamRqRetry.Add(1)
+			err = ss.sendTo(ex, cl, h2)
+		}
 	}
 	if err != nil {
-		var ce *codec.Error
-		if !errors.As(err, &ce) {
-			ce = &codec.Error{Type: codec.ErrInternal, Message: err.Error()}
-		}
-		ss.localReply(ex, ce)
+		ss.localReply(ex, err)
 		return
 	}
 	if oneway {
@@ -284,7 +285,9 @@ func (ss *Session) route(ex *exchange) {
 func (ss *Session) localReply(ex *exchange, e *codec.Error) {
 	s := ss.srv
 	ex.x.LocalReply = e
-	if ex.req.Kind == codec.KindRequest && !ss.closed {
+	if ex.unawaited {
+		s.stats.LocalReplySuppressed.Add(1)
+	} else if ex.req.Kind == codec.KindRequest && !ss.closed {
 		for _, f := range s.respFilt {
 			s.runResponseFilter(f, &ex.x)
 		}

@@ -28,6 +28,7 @@ type Stats struct {
 	ResponseUnknownID              atomic.Uint64 `stat:"response_unknown_id"`
 	ResponseErrorCausedConnClose   atomic.Uint64 `stat:"response_error_caused_connection_close"`
 	LocalResponseBusinessException atomic.Uint64 `stat:"local_response_business_exception"`
+	LocalReplySuppressed           atomic.Uint64 `stat:"local_reply_suppressed"` // for calls a serial client no longer awaits
 	IdleTimeout                    atomic.Uint64 `stat:"idle_timeout"`
 	FrameReceiveTimeout            atomic.Uint64 `stat:"frame_receive_timeout"` // a client too slow to send a frame
 	RequestTimeout                 atomic.Uint64 `stat:"request_timeout"`
