@@ -1,11 +1,12 @@
 // Package thrift is the metaproxy codec of Apache Thrift, registered as
 // "thrift" and as Aeraki's "aeraki.meta_protocol.codec.thrift".
 //
-// It speaks the framed, unframed ("buffered") and THeader transports with
-// the binary (strict and old non-strict) and compact protocols. By default
-// each connection's transport and protocol are detected from its first
-// bytes and then kept; Config pins them. Every message reports its transport
-// and protocol in codec.Message.Variant (see Variant).
+// It speaks the framed, unframed ("buffered") and THeader transports, and
+// THeader inside a framed transport, with the binary (strict and old
+// non-strict) and compact protocols. By default each connection's transport
+// and protocol are detected from its first bytes and then kept; Config pins
+// them. Every message reports its transport and protocol in
+// codec.Message.Variant (see Variant).
 //
 // Decode fills codec.Message as follows:
 //
@@ -23,9 +24,9 @@
 // message's metadata storage has grown to size.
 //
 // Encode rewrites the sequence id (in the message and in the THeader) and,
-// on THeader, writes header edits as info headers; the framed and unframed
-// transports have no headers, so header edits fail with an error wrapping
-// codec.ErrUnsupported. ErrorReply answers a call with a
+// on THeader (framed or not), writes header edits as info headers; the
+// framed and unframed transports have no headers, so header edits fail with
+// an error wrapping codec.ErrUnsupported. ErrorReply answers a call with a
 // TApplicationException in the call's transport and protocol. Thrift has no
 // heartbeats.
 package thrift
@@ -76,6 +77,10 @@ func (c *Codec) Split(buf []byte) (int, error) {
 		return c.w.walk(buf)
 	case TransportHeader:
 		return splitFrame(buf, headerFixedSize-4, min(c.s.maxFrame, headerMaxFrame))
+	case TransportFramedHeader:
+		// max_frame_bytes bounds the outer frame, as a TFramedTransport's
+		// limit does; the THeader frame inside is checked by Decode.
+		return splitFrame(buf, headerFixedSize, c.s.maxFrame)
 	}
 	return splitFrame(buf, 1, c.s.maxFrame)
 }
@@ -114,15 +119,19 @@ func (c *Codec) Decode(frame []byte, msg *codec.Message) error {
 			return malformed("bad frame length")
 		}
 		m = frame[4:]
-	case TransportHeader:
-		h, err := parseHeaderFrame(frame)
+	case TransportHeader, TransportFramedHeader:
+		hf, err := headerFrameOf(frame, c.t)
+		if err != nil {
+			return err
+		}
+		h, err := parseHeaderFrame(hf)
 		if err != nil {
 			return err
 		}
 		if h.proto != c.p {
 			return malformed("THeader protocol changed from %v to %v", c.p, h.proto)
 		}
-		it := infoIter{sec: frame[:h.end], off: h.info}
+		it := infoIter{sec: hf[:h.end], off: h.info}
 		for {
 			k, v, ok, err := it.next()
 			if err != nil {
@@ -133,7 +142,7 @@ func (c *Codec) Decode(frame []byte, msg *codec.Message) error {
 			}
 			msg.Meta.Set(unsafeString(k), unsafeString(v))
 		}
-		m = frame[h.end:]
+		m = hf[h.end:]
 	}
 	hd, err := parseHead(m, c.p, len(m))
 	if err == errShort {

@@ -37,7 +37,7 @@ func TestConfig(t *testing.T) {
 			t.Errorf("%s not registered", name)
 		}
 	}
-	good := []string{``, `null`, `{}`, `{"transport":"framed","protocol":"compact"}`, `{"transport":"header","protocol":"binary","max_frame_bytes":1024}`, `{"transport":"auto","protocol":"auto"}`}
+	good := []string{``, `null`, `{}`, `{"transport":"framed","protocol":"compact"}`, `{"transport":"header","protocol":"binary","max_frame_bytes":1024}`, `{"transport":"auto","protocol":"auto"}`, `{"transport":"framed_header","protocol":"compact"}`}
 	for _, c := range good {
 		if _, err := New(json.RawMessage(c)); err != nil {
 			t.Errorf("%s: %v", c, err)
@@ -76,6 +76,21 @@ func TestDetect(t *testing.T) {
 		{"THeader with the binary protocol, compact pinned", Config{Protocol: "compact"}, "\x00\x00\x00\x20\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x00", 0, true},
 		{"frame too large", Config{MaxFrameBytes: 100}, "\x00\x00\x01\x00\x80\x01\x00\x01", 0, true},
 		{"one byte", Config{}, "\x80", 0, false},
+		{"framed header binary", Config{}, "\x00\x00\x00\x24\x00\x00\x00\x20\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x00", Variant(TransportFramedHeader, ProtocolBinary), false},
+		{"framed header compact", Config{}, "\x00\x00\x00\x24\x00\x00\x00\x20\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x02", Variant(TransportFramedHeader, ProtocolCompact), false},
+		{"framed header, pinned", Config{Transport: "framed_header", Protocol: "compact"}, "\x00\x00\x00\x24\x00\x00\x00\x20\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x02", Variant(TransportFramedHeader, ProtocolCompact), false},
+		{"framed header waits for its magic", Config{}, "\x00\x00\x00\x24\x00\x00\x00\x20\x0f", 0, false},
+		{"framed header waits for its protocol id", Config{}, "\x00\x00\x00\x24\x00\x00\x00\x20\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01", 0, false},
+		{"framed header with another inner length", Config{}, "\x00\x00\x00\x24\x00\x00\x00\x1f\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x00", 0, true},
+		{"framed header with the binary protocol, compact pinned", Config{Protocol: "compact"}, "\x00\x00\x00\x24\x00\x00\x00\x20\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x00", 0, true},
+		{"header pinned refuses framed header", Config{Transport: "header"}, "\x00\x00\x00\x24\x00\x00\x00\x20\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x00", 0, true},
+		{"framed pinned refuses framed header", Config{Transport: "framed"}, "\x00\x00\x00\x24\x00\x00\x00\x20\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x00", 0, true},
+		{"framed header pinned refuses header", Config{Transport: "framed_header"}, "\x00\x00\x00\x20\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00", 0, true},
+		{"framed header pinned refuses framed", Config{Transport: "framed_header"}, "\x00\x00\x00\x20\x80\x01\x00\x01\x00\x00\x00\x01", 0, true},
+		{"the largest frame length", Config{}, "\x7f\xff\xff\xff\x80\x01\x00\x01", 0, true},
+		{"0x80000000 is no frame length", Config{}, "\x80\x00\x00\x00\x80\x01\x00\x01", 0, true},
+		{"80 01 is unframed, not a length", Config{}, "\x80\x01\x00\x01\x00\x00\x00\x01", Variant(TransportUnframed, ProtocolBinary), false},
+		{"82 21 is unframed, not a length", Config{}, "\x82\x21\x00\x01", Variant(TransportUnframed, ProtocolCompact), false},
 	}
 	for _, tc := range cases {
 		s, err := tc.cfg.settings()
@@ -116,6 +131,57 @@ func TestVariantIsKept(t *testing.T) {
 			t.Error("a THeader frame on a framed connection was accepted")
 		}
 	}
+	// THeader and THeader inside a framed transport do not mix either, and
+	// are different variants.
+	fhReqs, _ := wireNamed(t, "framed-header-binary").golden(t)
+	for _, tc := range []struct {
+		first, then []byte
+		name        string
+	}{{hdrReqs[0], fhReqs[0], "a framed THeader frame on a THeader connection"}, {fhReqs[0], hdrReqs[0], "a bare THeader frame on a framed THeader connection"}} {
+		c := mustFactory(t, Config{}).NewCodec()
+		m := decodeFrame(t, c, tc.first)
+		if n, err := c.Split(tc.then); err == nil && n <= len(tc.then) {
+			if err := c.Decode(tc.then[:n], &codec.Message{Frame: tc.then[:n]}); err == nil {
+				t.Errorf("%s was accepted", tc.name)
+			}
+		}
+		m2 := decodeFrame(t, mustFactory(t, Config{}).NewCodec(), tc.then)
+		if m.Variant == m2.Variant {
+			t.Errorf("THeader and framed THeader share variant %#x", m.Variant)
+		}
+	}
+}
+
+// TestFramedHeaderReplies checks that everything the codec writes for a call
+// in THeader inside a framed transport is in the same double framing: the
+// outer length counts the THeader frame, whose own length counts the rest.
+func TestFramedHeaderReplies(t *testing.T) {
+	reqs, _ := wireNamed(t, "framed-header-compact").golden(t)
+	check := func(what string, out []byte) {
+		t.Helper()
+		if len(out) < 10 || int(be32(out)) != len(out)-4 || int(be32(out[4:])) != len(out)-8 || out[8] != 0x0f || out[9] != 0xff {
+			t.Errorf("%s: not THeader inside a frame: % x", what, out[:min(len(out), 16)])
+		}
+	}
+	c := mustFactory(t, Config{}).NewCodec()
+	m := decodeFrame(t, c, reqs[1]) // Hello:sayHello, seq 2, headers tenant and x-b
+	if m.Variant != Variant(TransportFramedHeader, ProtocolCompact) || m.Meta.Value("tenant") != "t1" || m.Meta.Value(codec.KeyService) != "Hello" {
+		t.Fatalf("decoded %+v", m)
+	}
+	out, err := c.Encode(nil, m, &codec.Edit{SetID: true, ID: 1 << 20, Headers: []codec.KV{{Key: "tenant", Value: "t2"}, {Key: "x-new", Value: "v"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("edit", out)
+	m2 := decodeFrame(t, mustFactory(t, Config{}).NewCodec(), out)
+	if m2.ID != 1<<20 || m2.Meta.Value("tenant") != "t2" || m2.Meta.Value("x-new") != "v" || m2.Meta.Value("x-b") != "ü2" {
+		t.Errorf("after the edit: %+v", m2)
+	}
+	if hd := be32(out[4+8:]); hd != 1<<20 {
+		t.Errorf("THeader sequence id %d after the edit", hd)
+	}
+	check("error reply", c.ErrorReply(nil, m, codec.Errorf(codec.ErrRouteNotFound, "x")))
+	check("reject reply", c.(codec.Rejecter).RejectReply(nil, reqs[1], codec.Errorf(codec.ErrBadRequest, "x")))
 }
 
 func TestMetadata(t *testing.T) {

@@ -15,14 +15,18 @@ import (
 // does. Unknown fields are rejected.
 type Config struct {
 	// Transport pins the transport: "framed", "unframed" (Apache Thrift's
-	// buffered transport), "header" (THeader) or "auto", the default.
+	// buffered transport), "header" (THeader), "framed_header" (THeader
+	// inside a framed transport: a THeaderProtocol over a TFramedTransport,
+	// every THeader frame behind a second length) or "auto", the default,
+	// which detects all four.
 	Transport string `json:"transport,omitempty"`
 	// Protocol pins the protocol: "binary" (strict or not), "compact" or
-	// "auto", the default. With the THeader transport it pins the inner
+	// "auto", the default. With the THeader transports it pins the inner
 	// protocol named in the header.
 	Protocol string `json:"protocol,omitempty"`
 	// MaxFrameBytes bounds the size of a frame (not counting its 4-byte
-	// length) or of an unframed message. The default is Apache Thrift's
+	// length; with framed_header, of the outer frame) or of an unframed
+	// message. The default is Apache Thrift's
 	// 16384000; the largest is 2^30-1, the THeader limit.
 	MaxFrameBytes int `json:"max_frame_bytes,omitempty"`
 	// OnewayMethods names methods whose calls expect no reply although
@@ -50,7 +54,7 @@ func (c Config) settings() (settings, error) {
 	s := settings{maxFrame: defaultMaxFrame}
 	t, ok := parseName(c.Transport, transportNames[:])
 	if !ok {
-		return s, fmt.Errorf("thrift: unknown transport %q (want framed, unframed, header or auto)", c.Transport)
+		return s, fmt.Errorf("thrift: unknown transport %q (want framed, unframed, header, framed_header or auto)", c.Transport)
 	}
 	p, ok := parseName(c.Protocol, protocolNames[:])
 	if !ok {
@@ -126,9 +130,9 @@ type Factory struct{ s settings }
 func (f *Factory) NewCodec() codec.Codec { return newCodec(&f.s) }
 
 // Transport returns the configured transport, TransportAuto unless pinned.
-// Request mutations (headers) can only be carried by TransportHeader; a
-// configuration that pins TransportFramed or TransportUnframed and adds
-// headers can be rejected up front.
+// Request mutations (headers) can only be carried by TransportHeader and
+// TransportFramedHeader; a configuration that pins TransportFramed or
+// TransportUnframed and adds headers can be rejected up front.
 func (f *Factory) Transport() Transport { return f.s.transport }
 
 func init() {

@@ -27,6 +27,15 @@ func garbageFor(w wire) [][]byte {
 			[]byte("\x00\x00\x00\x1b\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x02\x00\x01\x01\x00\x80\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00"),
 			// protocol id 1 (JSON)
 			[]byte("\x00\x00\x00\x0e\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x01\x00\x00\x00"))
+	case TransportFramedHeader:
+		g = append(g,
+			// zlib transform
+			[]byte("\x00\x00\x00\x1f\x00\x00\x00\x1b\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x02\x00\x01\x01\x00\x80\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00"),
+			// protocol id 1 (JSON)
+			[]byte("\x00\x00\x00\x12\x00\x00\x00\x0e\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x01\x00\x00\x00"),
+			// the inner length does not match the outer one (then bytes
+			// enough to refute an unframed non-strict reading)
+			[]byte("\x00\x00\x00\x26\x00\x00\x00\x21\x0f\xff\x00\x00\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x80\x01\x00\x01\x00\x00\x00\x01m\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
 	case TransportUnframed:
 		if w.protocol == ProtocolBinary {
 			g = append(g,
@@ -89,9 +98,13 @@ func messageOf(f []byte, t Transport) ([]byte, error) {
 	switch t {
 	case TransportFramed:
 		return f[4:], nil
-	case TransportHeader:
-		h, err := parseHeaderFrame(f)
-		return f[h.end:], err
+	case TransportHeader, TransportFramedHeader:
+		hf, err := headerFrameOf(f, t)
+		if err != nil {
+			return nil, err
+		}
+		h, err := parseHeaderFrame(hf)
+		return hf[h.end:], err
 	}
 	return f, nil
 }
@@ -107,7 +120,7 @@ func TestConformance(t *testing.T) {
 					Responses: rsps,
 					Garbage:   garbageFor(w),
 					Body:      body(w),
-					NoHeaders: w.transport != TransportHeader,
+					NoHeaders: !w.transport.isHeader(),
 				})
 			})
 		}

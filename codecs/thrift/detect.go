@@ -20,10 +20,19 @@ const (
 //  1. unframed strict binary (80 01) or compact (82 x1);
 //  2. THeader: a length, then the magic 0f ff; the protocol is the header's;
 //  3. framed strict binary or compact: a length, then 80 01 or 82 x1;
-//  4. framed non-strict binary: a length, then a message with its name first;
-//  5. unframed non-strict binary, only when the configuration pins the
+//  4. THeader inside a framed transport: a length n, then the length n-4
+//     and the magic 0f ff; the protocol is the header's;
+//  5. framed non-strict binary: a length, then a message with its name first;
+//  6. unframed non-strict binary, only when the configuration pins the
 //     binary protocol or the unframed transport: these bytes are too
 //     ambiguous to guess.
+//
+// A length is at most s.maxFrame. Rule 1 comes first because a first word
+// of 0x80000000 or more is no frame length (Apache's libraries read it as
+// negative): 80 01 and 82 x1 there start unframed messages. Rule 4 cannot
+// take a frame of the other rules: its second word, a length, starts with
+// a byte of at most 0x3f, and as a non-strict name length it would be
+// longer than its frame.
 func detect(b []byte, s *settings) (t Transport, p Protocol, ok bool, err error) {
 	allowT := func(x Transport) bool { return s.transport == TransportAuto || s.transport == x }
 	allowP := func(x Protocol) bool { return s.protocol == ProtocolAuto || s.protocol == x }
@@ -39,7 +48,8 @@ func detect(b []byte, s *settings) (t Transport, p Protocol, ok bool, err error)
 		return 0, 0, false, nil
 	}
 	size := int(be32(b))
-	if size > 0 && size <= s.maxFrame && (allowT(TransportHeader) || allowT(TransportFramed)) {
+	framedT := allowT(TransportHeader) || allowT(TransportFramed) || allowT(TransportFramedHeader)
+	if size > 0 && size <= s.maxFrame && framedT {
 		if len(b) < 6 {
 			return 0, 0, false, nil
 		}
@@ -60,6 +70,28 @@ func detect(b []byte, s *settings) (t Transport, p Protocol, ok bool, err error)
 			if p := sniffVersion(b[4:]); p != ProtocolAuto && allowP(p) {
 				return TransportFramed, p, true, nil
 			}
+		}
+		// The inner frame holds at least the THeader fixed part and one
+		// word of header section, with the protocol id.
+		if allowT(TransportFramedHeader) && size >= headerFixedSize+4 {
+			if len(b) < 10 {
+				return 0, 0, false, nil
+			}
+			if int(be32(b[4:])) == size-4 && binary.BigEndian.Uint16(b[8:]) == headerMagic {
+				if len(b) <= 4+headerFixedSize {
+					return 0, 0, false, nil
+				}
+				p, err := headerProtocol(b[4+headerFixedSize])
+				if err != nil {
+					return 0, 0, false, err
+				}
+				if !allowP(p) {
+					return 0, 0, false, malformed("THeader with the %v protocol, configured for %v", p, s.protocol)
+				}
+				return TransportFramedHeader, p, true, nil
+			}
+		}
+		if allowT(TransportFramed) {
 			if allowP(ProtocolBinary) {
 				switch sniffNonStrict(b[4:], size) {
 				case yes:
@@ -78,6 +110,9 @@ func detect(b []byte, s *settings) (t Transport, p Protocol, ok bool, err error)
 		case wait:
 			return 0, 0, false, nil
 		}
+	}
+	if framedT && size > s.maxFrame && size <= maxLength {
+		return 0, 0, false, malformed("frame length %d over max_frame_bytes %d", size, s.maxFrame)
 	}
 	return 0, 0, false, malformed("not a Thrift message for transport %v, protocol %v (% x)", s.transport, s.protocol, b[:min(len(b), 8)])
 }

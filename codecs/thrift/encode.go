@@ -20,7 +20,7 @@ func (c *Codec) Encode(dst []byte, msg *codec.Message, e *codec.Edit) ([]byte, e
 	if !ok {
 		return dst, fmt.Errorf("thrift: encode: message variant %#x is not a Thrift variant", msg.Variant)
 	}
-	if len(e.Headers) > 0 && t != TransportHeader {
+	if len(e.Headers) > 0 && !t.isHeader() {
 		return dst, fmt.Errorf("thrift: the %v transport carries no headers, only THeader does: %w", t, codec.ErrUnsupported)
 	}
 	if e.SetID && e.ID > 0xffffffff {
@@ -41,7 +41,26 @@ func (c *Codec) Encode(dst []byte, msg *codec.Message, e *codec.Edit) ([]byte, e
 		}
 		binary.BigEndian.PutUint32(out[start:], uint32(len(out)-start-4))
 		return out, nil
+	case TransportFramedHeader:
+		hf, err := headerFrameOf(f, t)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, 0, 0, 0, 0)
+		out, err := appendHeaderFrame(dst, hf, e)
+		if err != nil {
+			return dst[:start], err
+		}
+		binary.BigEndian.PutUint32(out[start:], uint32(len(out)-start-4))
+		return out, nil
 	}
+	return appendHeaderFrame(dst, f, e)
+}
+
+// appendHeaderFrame appends the THeader frame f changed as e says: the
+// sequence id in the header and in the message, info headers.
+func appendHeaderFrame(dst, f []byte, e *codec.Edit) ([]byte, error) {
+	start := len(dst)
 	h, err := parseHeaderFrame(f)
 	if err != nil {
 		return dst, err
@@ -132,9 +151,11 @@ func (c *Codec) ErrorReply(dst []byte, req *codec.Message, err *codec.Error) []b
 		method = req.Meta.Value(codec.KeyMethod)
 	}
 	var flags uint16
-	if t == TransportHeader {
-		if h, err := parseHeaderFrame(req.Frame); err == nil {
-			flags = h.flags
+	if t.isHeader() {
+		if hf, err := headerFrameOf(req.Frame, t); err == nil {
+			if h, err := parseHeaderFrame(hf); err == nil {
+				flags = h.flags
+			}
 		}
 	}
 	return appendErrorReply(dst, t, p, flags, method, uint32(req.ID), err)
@@ -149,11 +170,16 @@ func appendErrorReply(dst []byte, t Transport, p Protocol, flags uint16, method 
 		typ, text = appExceptionType(err.Type), "metaproxy: "+err.Error()
 	}
 	start := len(dst)
+	inner := start // where the (THeader) frame starts
 	switch t {
 	case TransportUnframed:
 		return appendException(dst, p, method, seq, typ, text)
 	case TransportFramed:
 		dst = append(dst, 0, 0, 0, 0)
+	case TransportFramedHeader:
+		dst = append(dst, 0, 0, 0, 0)
+		inner = len(dst)
+		fallthrough
 	case TransportHeader:
 		dst = binary.BigEndian.AppendUint32(dst, 0)
 		dst = binary.BigEndian.AppendUint16(dst, headerMagic)
@@ -163,7 +189,10 @@ func appendErrorReply(dst []byte, t Transport, p Protocol, flags uint16, method 
 		dst = append(dst, byte(protocolID(p)), 0, 0, 0) // protocol, no transforms, padding
 	}
 	dst = appendException(dst, p, method, seq, typ, text)
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	binary.BigEndian.PutUint32(dst[inner:], uint32(len(dst)-inner-4))
+	if inner != start {
+		binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	}
 	return dst
 }
 
@@ -203,12 +232,16 @@ func methodOf(f []byte, t Transport, p Protocol) string {
 			return ""
 		}
 		f = f[4:]
-	case TransportHeader:
-		h, err := parseHeaderFrame(f)
+	case TransportHeader, TransportFramedHeader:
+		hf, err := headerFrameOf(f, t)
 		if err != nil {
 			return ""
 		}
-		f = f[h.end:]
+		h, err := parseHeaderFrame(hf)
+		if err != nil {
+			return ""
+		}
+		f = hf[h.end:]
 	}
 	h, err := parseHead(f, p, len(f))
 	if err != nil {

@@ -16,6 +16,8 @@ var fuzzConfigs = []Config{
 	{Transport: "unframed", Protocol: "compact"},
 	{Transport: "header", Protocol: "binary"},
 	{Transport: "header", Protocol: "compact"},
+	{Transport: "framed_header", Protocol: "binary"},
+	{Transport: "framed_header", Protocol: "compact"},
 	{Protocol: "binary"},
 	{MaxFrameBytes: 64},
 }
@@ -23,7 +25,8 @@ var fuzzConfigs = []Config{
 // FuzzDecode runs the conformance kit's fuzz check (no panics, no frame
 // longer than the input, every accepted frame re-encodes to itself, error
 // replies and edits do not panic) under the configuration picked by mode.
-// The seeds are the golden frames of every transport × protocol.
+// The seeds are the golden frames of every transport × protocol (THeader
+// inside framed included), and some with the largest frame lengths.
 func FuzzDecode(f *testing.F) {
 	for _, w := range wires {
 		reqs, rsps := w.golden(f)
@@ -33,6 +36,12 @@ func FuzzDecode(f *testing.F) {
 			}
 			for _, fr := range append(reqs, rsps...) {
 				f.Add(byte(i), fr)
+			}
+		}
+		// Frames declaring the largest lengths, for RejectReply.
+		if w.transport != TransportUnframed {
+			for _, n := range []uint32{0x7fffffff, 0x80000000} {
+				f.Add(byte(0), withLength(reqs[0], w.transport, n))
 			}
 		}
 	}

@@ -24,6 +24,8 @@ var wires = []wire{
 	{"unframed-compact", TransportUnframed, ProtocolCompact, false},
 	{"header-binary", TransportHeader, ProtocolBinary, false},
 	{"header-compact", TransportHeader, ProtocolCompact, false},
+	{"framed-header-binary", TransportFramedHeader, ProtocolBinary, false},
+	{"framed-header-compact", TransportFramedHeader, ProtocolCompact, false},
 }
 
 // configs returns the configurations under which w must be understood:

@@ -32,13 +32,35 @@ func parseHeaderFrame(f []byte) (h headerFrame, err error) {
 	if len(f) < headerFixedSize || int(be32(f)) != len(f)-4 {
 		return h, malformed("bad THeader frame length")
 	}
+	return parseHeaderPrefix(f)
+}
+
+// headerFrameOf returns the THeader frame of frame f of transport t
+// (TransportHeader or TransportFramedHeader): f itself, or f without its
+// outer length, which must count the rest of f.
+func headerFrameOf(f []byte, t Transport) ([]byte, error) {
+	if t != TransportFramedHeader {
+		return f, nil
+	}
+	if len(f) < 4 || int(be32(f)) != len(f)-4 {
+		return nil, malformed("bad frame length")
+	}
+	return f[4:], nil
+}
+
+// parseHeaderPrefix is parseHeaderFrame on the first bytes of a THeader
+// frame, f, which must hold at least the fixed part and the header section.
+func parseHeaderPrefix(f []byte) (h headerFrame, err error) {
+	if len(f) < headerFixedSize {
+		return h, malformed("truncated THeader frame")
+	}
 	if binary.BigEndian.Uint16(f[4:]) != headerMagic {
 		return h, malformed("THeader magic missing")
 	}
 	h.flags = binary.BigEndian.Uint16(f[6:])
 	h.headSeq = be32(f[8:])
 	h.end = headerFixedSize + 4*int(binary.BigEndian.Uint16(f[12:]))
-	if h.end > len(f) {
+	if h.end > len(f) || h.end-4 > int(be32(f)) {
 		return h, malformed("THeader header section longer than its frame")
 	}
 	sec := f[:h.end]

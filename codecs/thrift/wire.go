@@ -15,9 +15,14 @@ const (
 	TransportFramed             // 4-byte big-endian length, then the message
 	TransportUnframed           // the bare message ("buffered"); its end is found by walking it
 	TransportHeader             // THeader: framed, with info headers and an inner protocol id
+	// TransportFramedHeader is THeader inside a framed transport: every
+	// THeader frame behind a second 4-byte length, what Apache's clients
+	// write with a THeaderProtocol over a TFramedTransport (--transport
+	// framed --protocol header).
+	TransportFramedHeader
 )
 
-var transportNames = [...]string{"auto", "framed", "unframed", "header"}
+var transportNames = [...]string{"auto", "framed", "unframed", "header", "framed_header"}
 
 func (t Transport) String() string {
 	if int(t) < len(transportNames) {
@@ -46,6 +51,9 @@ func (p Protocol) String() string {
 	return "invalid"
 }
 
+// isHeader reports whether t carries THeader frames, bare or framed.
+func (t Transport) isHeader() bool { return t == TransportHeader || t == TransportFramedHeader }
+
 // Variant returns the codec.Message.Variant of messages with transport t and
 // protocol p: t<<4 | p. Both must be concrete (not auto).
 func Variant(t Transport, p Protocol) uint16 { return uint16(t)<<4 | uint16(p) }
@@ -54,7 +62,7 @@ func Variant(t Transport, p Protocol) uint16 { return uint16(t)<<4 | uint16(p) }
 // the variant of a concrete transport and protocol.
 func SplitVariant(v uint16) (t Transport, p Protocol, ok bool) {
 	t, p = Transport(v>>4), Protocol(v&0xf)
-	ok = v>>8 == 0 && t >= TransportFramed && t <= TransportHeader && p >= ProtocolBinary && p <= ProtocolCompact
+	ok = v>>8 == 0 && t >= TransportFramed && t <= TransportFramedHeader && p >= ProtocolBinary && p <= ProtocolCompact
 	return t, p, ok
 }
 
@@ -79,6 +87,7 @@ const (
 	headerMagic      = 0x0fff
 	headerFixedSize  = 14 // length, magic, flags, sequence id, header words
 	headerMaxFrame   = 0x3fffffff
+	maxLength        = 0x7fffffff // the largest frame length: Apache's libraries read longer ones as negative
 	headerProtoBin   = 0
 	headerProtoComp  = 2
 	headerInfoKV     = 1

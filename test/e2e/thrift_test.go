@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/metaproxy/metaproxy/test/harness"
 	thriftpeer "github.com/metaproxy/metaproxy/test/peers/thrift"
 	"github.com/metaproxy/metaproxy/test/peers/thrift/gen/hello"
+	"github.com/metaproxy/metaproxy/test/thriftcodec"
 )
 
 // thriftWire is a client transport × protocol; its upstream servers speak
@@ -23,17 +25,34 @@ import (
 type thriftWire struct {
 	name string
 	cfg  thriftpeer.Config
+	// lib writes and reads raw frames of the wire with the Apache library.
+	lib thriftcodec.Wire
 }
 
 var thriftWires = []thriftWire{
-	{"framed-binary", thriftpeer.Config{Transport: "framed", Protocol: "binary"}},
-	{"framed-binary-nonstrict", thriftpeer.Config{Transport: "framed", Protocol: "binary", NonStrict: true}},
-	{"framed-compact", thriftpeer.Config{Transport: "framed", Protocol: "compact"}},
-	{"buffered-binary", thriftpeer.Config{Transport: "buffered", Protocol: "binary"}},
-	{"buffered-compact", thriftpeer.Config{Transport: "buffered", Protocol: "compact"}},
-	{"header-binary", thriftpeer.Config{Transport: "header", Protocol: "binary"}},
-	{"header-compact", thriftpeer.Config{Transport: "header", Protocol: "compact"}},
+	{"framed-binary", thriftpeer.Config{Transport: "framed", Protocol: "binary"},
+		thriftcodec.Wire{Transport: "framed", Protocol: "binary"}},
+	{"framed-binary-nonstrict", thriftpeer.Config{Transport: "framed", Protocol: "binary", NonStrict: true},
+		thriftcodec.Wire{Transport: "framed", Protocol: "binary", NonStrict: true}},
+	{"framed-compact", thriftpeer.Config{Transport: "framed", Protocol: "compact"},
+		thriftcodec.Wire{Transport: "framed", Protocol: "compact"}},
+	{"buffered-binary", thriftpeer.Config{Transport: "buffered", Protocol: "binary"},
+		thriftcodec.Wire{Transport: "unframed", Protocol: "binary"}},
+	{"buffered-compact", thriftpeer.Config{Transport: "buffered", Protocol: "compact"},
+		thriftcodec.Wire{Transport: "unframed", Protocol: "compact"}},
+	{"header-binary", thriftpeer.Config{Transport: "header", Protocol: "binary"},
+		thriftcodec.Wire{Transport: "header", Protocol: "binary"}},
+	{"header-compact", thriftpeer.Config{Transport: "header", Protocol: "compact"},
+		thriftcodec.Wire{Transport: "header", Protocol: "compact"}},
+	// --transport framed --protocol header: a THeaderProtocol over a
+	// TFramedTransport, every THeader frame behind a second length. Its
+	// servers are of the same kind (a plain THeader server cannot read it).
+	{"framed-header", thriftpeer.Config{Transport: "framed", Protocol: "header"},
+		thriftcodec.Wire{Transport: "framed_header", Protocol: "binary"}},
 }
+
+// theader reports whether the wire carries THeader frames, framed or not.
+func (w thriftWire) theader() bool { return w.lib.Header() }
 
 // thriftSetup is one proxy in front of two Hello servers of one wire.
 type thriftSetup struct {
@@ -139,6 +158,7 @@ func TestThrift(t *testing.T) {
 				t.Run("Multiplexed", s.testMultiplexed)
 				t.Run("ConcurrentCallers", s.testConcurrent)
 				t.Run("MalformedFrameClosesOnlyItsConnection", s.testMalformed)
+				t.Run("LargestFrameLengthIsAnApplicationException", s.testLargestFrame)
 			})
 		}
 	}
@@ -226,7 +246,8 @@ func (s *thriftSetup) testNoRoute(t *testing.T) {
 }
 
 // testMultiplexed calls as service "Hello": the proxy sees interface=Hello.
-// The echoHeader route adds an info header: the server sees it on THeader;
+// The echoHeader route adds an info header: the server sees it on THeader
+// (framed or not);
 // other transports have no headers, and the call fails with an
 // INTERNAL_ERROR that says so.
 func (s *thriftSetup) testMultiplexed(t *testing.T) {
@@ -237,7 +258,7 @@ func (s *thriftSetup) testMultiplexed(t *testing.T) {
 		t.Fatalf("multiplexed sayHello: %q, %v; want %q", got, err, want)
 	}
 	v, err := cl.EchoHeader(ctx, thriftMutation)
-	if s.wire.cfg.Transport == "header" {
+	if s.wire.theader() {
 		if err != nil || v != "added" {
 			t.Errorf("the server saw header %s=%q (%v), want %q", thriftMutation, v, err, "added")
 		}
@@ -303,6 +324,65 @@ func (s *thriftSetup) testMalformed(t *testing.T) {
 	n, err := io.Copy(io.Discard, raw)
 	if err != nil || n != 0 {
 		t.Fatalf("the proxy answered garbage with %d bytes and %v, want a clean close", n, err)
+	}
+	if _, err := cl.SayHello(ctx, "after"); err != nil {
+		t.Fatalf("the other connection broke: %v", err)
+	}
+}
+
+// testLargestFrame sends a call whose frame declares 0x7fffffff bytes, the
+// largest Thrift frame length, far over max_frame_bytes: the proxy answers
+// it with a TApplicationException (PROTOCOL_ERROR) carrying its method and
+// sequence id, in the call's own framing, then closes the connection. A
+// first word of 0x80000000 is no frame length: the connection is closed
+// without a reply. Other connections go on working. Unframed wires have no
+// frame length.
+func (s *thriftSetup) testLargestFrame(t *testing.T) {
+	w := s.wire.lib
+	if w.Transport == "unframed" {
+		t.Skip("unframed messages have no frame length")
+	}
+	cl := s.dial(t, "")
+	ctx := thriftCtx(t)
+	if _, err := cl.SayHello(ctx, "before"); err != nil {
+		t.Fatal(err)
+	}
+	call, err := w.Write(thriftcodec.Spec{Method: "sayHello", Type: thrift.CALL, Seq: 77, Body: &hello.HelloSayHelloArgs{Name: "huge"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(length uint32) []byte {
+		t.Helper()
+		f := append([]byte(nil), call...)
+		binary.BigEndian.PutUint32(f, length)
+		if w.Transport == "framed_header" {
+			binary.BigEndian.PutUint32(f[4:], length-4) // the THeader frame inside
+		}
+		raw, err := net.DialTimeout("tcp", s.proxy, callTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if _, err := raw.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		raw.SetReadDeadline(time.Now().Add(callTimeout))
+		reply, err := io.ReadAll(raw)
+		if err != nil {
+			t.Fatalf("length %#x: reading the reply: %v (the proxy must close the connection)", length, err)
+		}
+		return reply
+	}
+	reply := send(0x7fffffff)
+	r, err := thriftcodec.Read(w, reply)
+	if err != nil {
+		t.Fatalf("length 0x7fffffff: the library cannot read the %d-byte reply % x: %v", len(reply), reply[:min(len(reply), 16)], err)
+	}
+	if r.Type != thrift.EXCEPTION || r.Name != "sayHello" || r.Seq != 77 || r.AppException == nil || r.AppException.TypeId() != thrift.PROTOCOL_ERROR {
+		t.Errorf("length 0x7fffffff: reply %q type %d seq %d %v, want a PROTOCOL_ERROR for sayHello seq 77", r.Name, r.Type, r.Seq, r.AppException)
+	}
+	if reply := send(0x80000000); len(reply) != 0 {
+		t.Errorf("length 0x80000000: answered % x, want a close without reply", reply[:min(len(reply), 16)])
 	}
 	if _, err := cl.SayHello(ctx, "after"); err != nil {
 		t.Fatalf("the other connection broke: %v", err)

@@ -52,7 +52,7 @@ func TestConformanceWithLibraryBody(t *testing.T) {
 				Requests:  frames(t, w, Requests(w)),
 				Responses: frames(t, w, Responses(w)),
 				Body:      Body(w),
-				NoHeaders: w.Transport != "header",
+				NoHeaders: !w.Header(),
 			})
 		})
 	}
@@ -137,7 +137,7 @@ func TestEditsReadByLibrary(t *testing.T) {
 			}
 			for _, id := range []uint64{0, 1, 127, 128, 1 << 20, 1<<32 - 1} {
 				e := &codec.Edit{SetID: true, ID: id}
-				if w.Transport == "header" {
+				if w.Header() {
 					e.Headers = []codec.KV{{Key: "x-route", Value: fmt.Sprint(id)}, {Key: "tenant", Value: "t9"}}
 				}
 				c := f.NewCodec()
@@ -152,7 +152,7 @@ func TestEditsReadByLibrary(t *testing.T) {
 				if after.Seq != int32(uint32(id)) || after.Name != before.Name || !bytes.Equal(after.Body, before.Body) {
 					t.Errorf("%s %s id %d: library read seq %d name %q", w.Name, s.Method, id, after.Seq, after.Name)
 				}
-				if w.Transport == "header" {
+				if w.Header() {
 					want := map[string]string{"x-route": fmt.Sprint(id), "tenant": "t9"}
 					for k, v := range before.Headers {
 						if _, edited := want[k]; !edited {

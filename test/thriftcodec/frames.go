@@ -18,7 +18,7 @@ import (
 // Wire is a transport × protocol as the Apache library writes it.
 type Wire struct {
 	Name      string // the golden file stem, such as "framed-binary"
-	Transport string // framed, unframed or header
+	Transport string // framed, unframed, header or framed_header (THeader in a framed transport)
 	Protocol  string // binary or compact
 	NonStrict bool   // binary: the old message head without a version word
 }
@@ -33,7 +33,15 @@ var Wires = []Wire{
 	{Name: "unframed-compact", Transport: "unframed", Protocol: "compact"},
 	{Name: "header-binary", Transport: "header", Protocol: "binary"},
 	{Name: "header-compact", Transport: "header", Protocol: "compact"},
+	// A THeaderProtocol over a TFramedTransport, what Apache's clients
+	// write for --transport framed --protocol header: every THeader frame
+	// has a second length in front.
+	{Name: "framed-header-binary", Transport: "framed_header", Protocol: "binary"},
+	{Name: "framed-header-compact", Transport: "framed_header", Protocol: "compact"},
 }
+
+// Header reports whether w carries THeader frames (and so info headers).
+func (w Wire) Header() bool { return w.Transport == "header" || w.Transport == "framed_header" }
 
 // Spec is one message to write.
 type Spec struct {
@@ -46,7 +54,16 @@ type Spec struct {
 }
 
 func (w Wire) conf() *thrift.TConfiguration {
-	return thriftpeer.Config{Transport: w.Transport, Protocol: w.Protocol, NonStrict: w.NonStrict}.TConfiguration()
+	c := thriftpeer.Config{Transport: w.Transport, Protocol: w.Protocol, NonStrict: w.NonStrict}
+	if w.Transport == "framed_header" {
+		c.Transport = "framed"
+		if w.Protocol == "compact" {
+			c.Protocol = "header-compact"
+		} else {
+			c.Protocol = "header"
+		}
+	}
+	return c.TConfiguration()
 }
 
 // stack returns the protocol of w over t, and the THeader protocol if w is
@@ -57,6 +74,10 @@ func (w Wire) stack(t thrift.TTransport, write bool) (thrift.TProtocol, *thrift.
 	switch w.Transport {
 	case "header":
 		hp := thrift.NewTHeaderProtocolConf(thrift.NewTHeaderTransportConf(t, conf), conf)
+		return hp, hp
+	case "framed_header":
+		ft := thrift.NewTFramedTransportConf(t, conf)
+		hp := thrift.NewTHeaderProtocolConf(thrift.NewTHeaderTransportConf(ft, conf), conf)
 		return hp, hp
 	case "framed":
 		t = thrift.NewTFramedTransportConf(t, conf)

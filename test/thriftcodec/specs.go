@@ -38,7 +38,7 @@ func Responses(w Wire) []Spec {
 }
 
 func withHeaders(w Wire, s []Spec) []Spec {
-	if w.Transport != "header" {
+	if !w.Header() {
 		for i := range s {
 			s[i].Headers = nil
 		}

@@ -9,7 +9,10 @@
 //
 // A server prints READY once it accepts connections. A "header" server
 // (-transport header -protocol header) answers framed, buffered and THeader
-// clients of either protocol. A single call prints the reply, or
+// clients of either protocol. -transport framed -protocol header (or
+// header-compact) is a THeaderProtocol over a TFramedTransport, as Apache's
+// clients speak for --transport framed --protocol header: client and server
+// both. A single call prints the reply, or
 // "EXCEPTION ..." for a thrown HelloError, "APPLICATION_EXCEPTION type=N ..."
 // for a TApplicationException, "ERROR ..." for anything else (exit status 1
 // for all three).
@@ -48,7 +51,7 @@ func main() {
 		cfg    thriftpeer.Config
 	)
 	flag.StringVar(&cfg.Transport, "transport", "framed", "framed | buffered | header")
-	flag.StringVar(&cfg.Protocol, "protocol", "binary", "binary | compact | header")
+	flag.StringVar(&cfg.Protocol, "protocol", "binary", "binary | compact | header | header-compact (with -transport framed: THeader inside a framed transport)")
 	flag.StringVar(&cfg.Service, "service", "", "multiplexed service name")
 	flag.BoolVar(&cfg.NonStrict, "nonstrict", false, "client: write the old non-strict binary message head")
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "connect and I/O timeout")
