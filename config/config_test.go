@@ -111,7 +111,7 @@ func TestPluginConfig(t *testing.T) {
 
 func TestCodecConfig(t *testing.T) {
 	y := strings.Replace(bootstrap, "codec: { name: aeraki.meta_protocol.codec.dubbo }",
-		`codec: { name: aeraki.meta_protocol.codec.thrift, config: { "@type": type.googleapis.com/aeraki.meta_protocol.codec.ThriftCodec, transport: framed, oneway_methods: [ping] } }`, 1)
+		`codec: { name: aeraki.meta_protocol.codec.thrift, config: { "@type": type.googleapis.com/aeraki.meta_protocol.codec.ThriftCodec, transport: framed, oneway_methods: [ping], concurrent_clients: true } }`, 1)
 	if _, err := LoadBootstrap([]byte(y), filter.Env{}); err != nil {
 		t.Fatal(err)
 	}

@@ -86,8 +86,13 @@ type ThriftCodec struct {
 	// messages (the Apache Thrift Go library writes oneway calls as CALL).
 	// A name is a method or a multiplexed "Service:method".
 	OnewayMethods []string `protobuf:"bytes,103,rep,name=oneway_methods,json=onewayMethods,proto3" json:"oneway_methods,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Clients may send a call while earlier ones are unanswered (Apache C++'s
+	// concurrent clients, fbthrift). Unset, clients are taken to be serial,
+	// as Apache's are: a call still unanswered when the next arrives was a
+	// oneway call, and gets no local reply.
+	ConcurrentClients bool `protobuf:"varint,104,opt,name=concurrent_clients,json=concurrentClients,proto3" json:"concurrent_clients,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ThriftCodec) Reset() {
@@ -146,6 +151,13 @@ func (x *ThriftCodec) GetOnewayMethods() []string {
 		return x.OnewayMethods
 	}
 	return nil
+}
+
+func (x *ThriftCodec) GetConcurrentClients() bool {
+	if x != nil {
+		return x.ConcurrentClients
+	}
+	return false
 }
 
 // BrpcCodec configures aeraki.meta_protocol.codec.brpc.
@@ -229,12 +241,13 @@ const file_aeraki_meta_protocol_codec_codec_proto_rawDesc = "" +
 	"&aeraki/meta_protocol/codec/codec.proto\x12\x1aaeraki.meta_protocol.codec\"4\n" +
 	"\n" +
 	"DubboCodec\x12&\n" +
-	"\x0fmax_frame_bytes\x18d \x01(\rR\rmaxFrameBytes\"\x96\x01\n" +
+	"\x0fmax_frame_bytes\x18d \x01(\rR\rmaxFrameBytes\"\xc5\x01\n" +
 	"\vThriftCodec\x12\x1c\n" +
 	"\ttransport\x18d \x01(\tR\ttransport\x12\x1a\n" +
 	"\bprotocol\x18e \x01(\tR\bprotocol\x12&\n" +
 	"\x0fmax_frame_bytes\x18f \x01(\rR\rmaxFrameBytes\x12%\n" +
-	"\x0eoneway_methods\x18g \x03(\tR\ronewayMethods\"\v\n" +
+	"\x0eoneway_methods\x18g \x03(\tR\ronewayMethods\x12-\n" +
+	"\x12concurrent_clients\x18h \x01(\bR\x11concurrentClients\"\v\n" +
 	"\tBrpcCodec\"\v\n" +
 	"\tTrpcCodecB<Z:github.com/metaproxy/metaproxy/api/codecconfig;codecconfigb\x06proto3"
 

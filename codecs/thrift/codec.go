@@ -50,7 +50,14 @@ type Codec struct {
 	w walker // the unframed message being split
 }
 
-var _ codec.Codec = (*Codec)(nil)
+var (
+	_ codec.Codec  = (*Codec)(nil)
+	_ codec.Serial = (*Codec)(nil)
+)
+
+// SerialClients implements codec.Serial: Apache Thrift's clients wait for
+// each answer, unless Config.ConcurrentClients says otherwise.
+func (c *Codec) SerialClients() bool { return c.s.serial }
 
 func newCodec(s *settings) *Codec { return &Codec{s: s} }
 

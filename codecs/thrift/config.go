@@ -36,6 +36,12 @@ type Config struct {
 	// multiplexed "Service:method". Their calls decode as codec.KindOneway,
 	// so the proxy does not wait for a reply that never comes.
 	OnewayMethods []string `json:"oneway_methods,omitempty"`
+	// ConcurrentClients says clients may send a call while earlier ones
+	// are unanswered (Apache C++'s concurrent clients, fbthrift). Unset,
+	// clients are serial, as Apache's are (codec.Serial): a call still
+	// unanswered when the next one arrives was a oneway call sent as CALL,
+	// and the proxy sends no local reply (a timeout) for it.
+	ConcurrentClients bool `json:"concurrent_clients,omitempty"`
 }
 
 // settings is a validated Config.
@@ -44,6 +50,7 @@ type settings struct {
 	protocol  Protocol
 	maxFrame  int
 	oneway    map[string]bool // OnewayMethods
+	serial    bool            // !ConcurrentClients
 }
 
 // minFrame is the smallest max_frame_bytes accepted: room for a message
@@ -51,7 +58,7 @@ type settings struct {
 const minFrame = 64
 
 func (c Config) settings() (settings, error) {
-	s := settings{maxFrame: defaultMaxFrame}
+	s := settings{maxFrame: defaultMaxFrame, serial: !c.ConcurrentClients}
 	t, ok := parseName(c.Transport, transportNames[:])
 	if !ok {
 		return s, fmt.Errorf("thrift: unknown transport %q (want framed, unframed, header, framed_header or auto)", c.Transport)

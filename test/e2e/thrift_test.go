@@ -388,3 +388,57 @@ func (s *thriftSetup) testLargestFrame(t *testing.T) {
 		t.Fatalf("the other connection broke: %v", err)
 	}
 }
+
+// TestThriftOnewayWithoutConfig pins reliability defect 6: without
+// oneway_methods the Apache Go client's oneway ping arrives as a CALL; the
+// proxy waits for its reply, times out, and used to send the timeout's
+// TApplicationException to a client not waiting for it, which read it as
+// the answer to its next call. Thrift clients are serial: once the client
+// has sent another call, no local reply goes out for the ping, and every
+// later call gets its own answer.
+func TestThriftOnewayWithoutConfig(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			cfg := thriftpeer.Config{Transport: "framed", Protocol: "binary"}
+			srv, err := thriftpeer.Serve("127.0.0.1:0", "A", cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Close() })
+			b, admin := harness.Bootstrap{Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
+				Protocol: "thrift", Routes: []harness.Route{{Name: "all", Cluster: "a"}},
+				Extra: map[string]any{"request_timeout": "0.3s"},
+			}}}, Clusters: []harness.Cluster{{Name: "a", Endpoints: []string{srv.Addr}}}}, 0
+			if _, ok := px.(harness.Standalone); ok {
+				admin = harness.FreePort(t)
+				b.AdminPort = admin
+			}
+			addr := px.Start(t, b.MustRender())
+			cl, err := thriftpeer.Dial(addr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx := thriftCtx(t)
+			if err := cl.Ping(ctx, "disguised"); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := cl.SayHello(ctx, "first"); err != nil || !strings.Contains(got, "first") {
+				t.Fatalf("call after the oneway: %q, %v", got, err)
+			}
+			// Let the ping's request timeout pass.
+			if admin != 0 {
+				if !harness.WaitFor(t, 10*time.Second, func() bool { return adminStat(harness.Addr(admin), "local_reply_suppressed") == 1 }) {
+					t.Fatalf("local_reply_suppressed = %d, want 1", adminStat(harness.Addr(admin), "local_reply_suppressed"))
+				}
+			} else {
+				time.Sleep(1500 * time.Millisecond) // 5 × the timeout; the plugin has no admin listener
+			}
+			for _, name := range []string{"second", "third"} {
+				if got, err := cl.SayHello(ctx, name); err != nil || !strings.Contains(got, name) {
+					t.Fatalf("call after the ping's timeout: %q, %v", got, err)
+				}
+			}
+		})
+	}
+}
