@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
+	"runtime/metrics"
 	"sort"
 
 	"github.com/metaproxy/metaproxy/proxy"
@@ -36,6 +38,9 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 	})
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		for _, st := range serverStats() {
+			fmt.Fprintf(w, "server.%s: %d\n", st.name, st.value)
+		}
 		for _, s := range sources {
 			snap := s.Server.Stats().Snapshot()
 			for _, k := range sorted(snap) {
@@ -50,6 +55,9 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 			lines []string
 		}
 		families := map[string]*family{}
+		for _, st := range serverStats() {
+			families["metaproxy_server_"+st.name] = &family{typ: "gauge", lines: []string{fmt.Sprintf("metaproxy_server_%s %d", st.name, st.value)}}
+		}
 		for _, s := range sources {
 			s.Server.Stats().Each(func(k string, v int64, gauge bool) {
 				name, typ := "metaproxy_"+k+"_total", "counter"
@@ -86,4 +94,21 @@ func sorted(m map[string]int64) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+type serverStat struct {
+	name  string
+	value int64
+}
+
+// serverStats are the process's gauges, as Envoy's server.* stats:
+// goroutines, bytes of live heap objects and heap bytes held.
+func serverStats() []serverStat {
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
+	metrics.Read(samples)
+	return []serverStat{
+		{"goroutines", int64(runtime.NumGoroutine())},
+		{"memory_allocated", int64(samples[0].Value.Uint64())},
+		{"memory_heap_size", int64(samples[1].Value.Uint64())},
+	}
 }
