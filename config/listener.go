@@ -175,6 +175,7 @@ func applyOverloadBounds(cfg *proxy.Config, p *v1alpha.MetaProtocolProxy) {
 	if d := p.GetFrameReceiveTimeout(); d != nil {
 		cfg.FrameReceiveTimeout = d.AsDuration()
 	}
+	cfg.MaxConnections = int(p.GetMaxConnections().GetValue())
 	cfg.MaxActiveRequestsPerConnection = proxy.DefaultMaxActiveRequestsPerConnection
 	if v := p.GetMaxActiveRequestsPerConnection(); v != nil {
 		cfg.MaxActiveRequestsPerConnection = int(v.GetValue())

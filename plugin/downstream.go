@@ -38,6 +38,10 @@ func (d *downstream) OnNewConnection() (st api.FilterStatus) {
 		d.conn.Close(false)
 		return st
 	}
+	if !d.lc.srv.Admit() {
+		d.conn.Close(false) // over max_connections
+		return st
+	}
 	d.sess = d.lc.srv.NewSession(d.conn, remote)
 	return api.NetworkFilterContinue
 }

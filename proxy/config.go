@@ -41,6 +41,9 @@ type Config struct {
 	// frame, from its first byte; over it the client gets a native timeout
 	// error and its connection is closed. Zero means no limit.
 	FrameReceiveTimeout time.Duration
+	// MaxConnections bounds the downstream connections served at once
+	// (Server.Admit). Zero means no limit.
+	MaxConnections int
 	// MaxActiveRequestsPerConnection and MaxActiveRequests bound the
 	// requests in flight on one downstream connection and on the whole
 	// listener; a request over either gets a native overloaded error at

@@ -10,6 +10,17 @@ import (
 // the partial frames held across the listener's connections. Beyond them
 // the caller gets the protocol's overloaded error, at once.
 
+// Admit reports whether the listener takes one more downstream connection;
+// the host closes the connection at once when it does not. Hosts call it
+// before NewSession.
+func (s *Server) Admit() bool {
+	if s.cfg.MaxConnections <= 0 || s.stats.CxActive.Load() < int64(s.cfg.MaxConnections) {
+		return true
+	}
+	s.stats.DownstreamCxOverflow.Add(1)
+	return false
+}
+
 // overloaded answers ex with a native overloaded error if it would exceed
 // a bound on requests in flight, and reports whether it did; ss.mu is held.
 func (ss *Session) overloaded(ex *exchange) bool {

@@ -10,6 +10,7 @@ import (
 type Stats struct {
 	CxTotal                        atomic.Uint64 `stat:"cx_total"`
 	CxActive                       atomic.Int64  `stat:"cx_active"`
+	DownstreamCxOverflow           atomic.Uint64 `stat:"downstream_cx_overflow"`     // connections over max_connections, closed
 	DownstreamCxAcceptError        atomic.Uint64 `stat:"downstream_cx_accept_error"` // standalone: failed accepts (fd limit)
 	CxDestroyLocalWithActiveRq     atomic.Uint64 `stat:"cx_destroy_local_with_active_rq"`
 	CxDestroyRemoteWithActiveRq    atomic.Uint64 `stat:"cx_destroy_remote_with_active_rq"`

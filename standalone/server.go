@@ -73,6 +73,10 @@ func (l *Listener) Serve() error {
 	var wait time.Duration
 	for {
 		nc, err := l.ln.Accept()
+		if err == nil && !l.srv.Admit() {
+			nc.Close() // over max_connections
+			continue
+		}
 		if err == nil {
 			if err = start(nc); err == nil {
 				wait = 0

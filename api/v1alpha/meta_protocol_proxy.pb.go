@@ -134,8 +134,12 @@ type MetaProtocolProxy struct {
 	// idle_timeout cannot catch it, since every byte counts as activity.
 	// Unset: 30 s; zero: no limit.
 	FrameReceiveTimeout *durationpb.Duration `protobuf:"bytes,104,opt,name=frame_receive_timeout,json=frameReceiveTimeout,proto3" json:"frame_receive_timeout,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// metaproxy extension: the most downstream connections the listener
+	// serves at once; a connection over it is closed at once and counted as
+	// downstream_cx_overflow (Envoy's name). Unset or zero: no limit.
+	MaxConnections *wrapperspb.UInt32Value `protobuf:"bytes,105,opt,name=max_connections,json=maxConnections,proto3" json:"max_connections,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *MetaProtocolProxy) Reset() {
@@ -282,6 +286,13 @@ func (x *MetaProtocolProxy) GetMaxBufferedBytes() *wrapperspb.UInt64Value {
 func (x *MetaProtocolProxy) GetFrameReceiveTimeout() *durationpb.Duration {
 	if x != nil {
 		return x.FrameReceiveTimeout
+	}
+	return nil
+}
+
+func (x *MetaProtocolProxy) GetMaxConnections() *wrapperspb.UInt32Value {
+	if x != nil {
+		return x.MaxConnections
 	}
 	return nil
 }
@@ -636,7 +647,7 @@ var File_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto protorefle
 
 const file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_rawDesc = "" +
 	"\n" +
-	"<aeraki/meta_protocol_proxy/v1alpha/meta_protocol_proxy.proto\x12\"aeraki.meta_protocol_proxy.v1alpha\x1a;aeraki/meta_protocol_proxy/config/route/v1alpha/route.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\"metaproxy/envoy/v3/accesslog.proto\x1a&metaproxy/envoy/v3/config_source.proto\x1a metaproxy/envoy/v3/percent.proto\x1a\x1emetaproxy/envoy/v3/trace.proto\"\x85\t\n" +
+	"<aeraki/meta_protocol_proxy/v1alpha/meta_protocol_proxy.proto\x12\"aeraki.meta_protocol_proxy.v1alpha\x1a;aeraki/meta_protocol_proxy/config/route/v1alpha/route.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\"metaproxy/envoy/v3/accesslog.proto\x1a&metaproxy/envoy/v3/config_source.proto\x1a metaproxy/envoy/v3/percent.proto\x1a\x1emetaproxy/envoy/v3/trace.proto\"\xcc\t\n" +
 	"\x11MetaProtocolProxy\x12\x1f\n" +
 	"\vstat_prefix\x18\x01 \x01(\tR\n" +
 	"statPrefix\x125\n" +
@@ -654,7 +665,8 @@ const file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_rawDesc 
 	"\"max_active_requests_per_connection\x18e \x01(\v2\x1c.google.protobuf.UInt32ValueR\x1emaxActiveRequestsPerConnection\x12L\n" +
 	"\x13max_active_requests\x18f \x01(\v2\x1c.google.protobuf.UInt32ValueR\x11maxActiveRequests\x12J\n" +
 	"\x12max_buffered_bytes\x18g \x01(\v2\x1c.google.protobuf.UInt64ValueR\x10maxBufferedBytes\x12M\n" +
-	"\x15frame_receive_timeout\x18h \x01(\v2\x19.google.protobuf.DurationR\x13frameReceiveTimeoutB\x11\n" +
+	"\x15frame_receive_timeout\x18h \x01(\v2\x19.google.protobuf.DurationR\x13frameReceiveTimeout\x12E\n" +
+	"\x0fmax_connections\x18i \x01(\v2\x1c.google.protobuf.UInt32ValueR\x0emaxConnectionsB\x11\n" +
 	"\x0froute_specifier\"x\n" +
 	"\x03Rds\x12E\n" +
 	"\rconfig_source\x18\x01 \x01(\v2 .metaproxy.envoy.v3.ConfigSourceR\fconfigSource\x12*\n" +
@@ -727,20 +739,21 @@ var file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_depIdxs = 
 	10, // 10: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_active_requests:type_name -> google.protobuf.UInt32Value
 	11, // 11: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_buffered_bytes:type_name -> google.protobuf.UInt64Value
 	9,  // 12: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.frame_receive_timeout:type_name -> google.protobuf.Duration
-	12, // 13: aeraki.meta_protocol_proxy.v1alpha.Rds.config_source:type_name -> metaproxy.envoy.v3.ConfigSource
-	13, // 14: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolFilter.config:type_name -> google.protobuf.Any
-	13, // 15: aeraki.meta_protocol_proxy.v1alpha.Codec.config:type_name -> google.protobuf.Any
-	14, // 16: aeraki.meta_protocol_proxy.v1alpha.Tracing.client_sampling:type_name -> metaproxy.envoy.v3.Percent
-	14, // 17: aeraki.meta_protocol_proxy.v1alpha.Tracing.random_sampling:type_name -> metaproxy.envoy.v3.Percent
-	14, // 18: aeraki.meta_protocol_proxy.v1alpha.Tracing.overall_sampling:type_name -> metaproxy.envoy.v3.Percent
-	10, // 19: aeraki.meta_protocol_proxy.v1alpha.Tracing.max_tag_length:type_name -> google.protobuf.UInt32Value
-	15, // 20: aeraki.meta_protocol_proxy.v1alpha.Tracing.provider:type_name -> metaproxy.envoy.v3.Tracing.Http
-	4,  // 21: aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocol.codec:type_name -> aeraki.meta_protocol_proxy.v1alpha.Codec
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	10, // 13: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_connections:type_name -> google.protobuf.UInt32Value
+	12, // 14: aeraki.meta_protocol_proxy.v1alpha.Rds.config_source:type_name -> metaproxy.envoy.v3.ConfigSource
+	13, // 15: aeraki.meta_protocol_proxy.v1alpha.MetaProtocolFilter.config:type_name -> google.protobuf.Any
+	13, // 16: aeraki.meta_protocol_proxy.v1alpha.Codec.config:type_name -> google.protobuf.Any
+	14, // 17: aeraki.meta_protocol_proxy.v1alpha.Tracing.client_sampling:type_name -> metaproxy.envoy.v3.Percent
+	14, // 18: aeraki.meta_protocol_proxy.v1alpha.Tracing.random_sampling:type_name -> metaproxy.envoy.v3.Percent
+	14, // 19: aeraki.meta_protocol_proxy.v1alpha.Tracing.overall_sampling:type_name -> metaproxy.envoy.v3.Percent
+	10, // 20: aeraki.meta_protocol_proxy.v1alpha.Tracing.max_tag_length:type_name -> google.protobuf.UInt32Value
+	15, // 21: aeraki.meta_protocol_proxy.v1alpha.Tracing.provider:type_name -> metaproxy.envoy.v3.Tracing.Http
+	4,  // 22: aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocol.codec:type_name -> aeraki.meta_protocol_proxy.v1alpha.Codec
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_aeraki_meta_protocol_proxy_v1alpha_meta_protocol_proxy_proto_init() }

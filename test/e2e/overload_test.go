@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -350,4 +351,55 @@ func bytesRepeat(b []byte, n int) []byte {
 		out = append(out, b...)
 	}
 	return out
+}
+
+// TestDubboMaxConnections: a listener with max_connections 3 serves three
+// connections; a fourth is closed at once without disturbing them, and a
+// place freed is taken again.
+func TestDubboMaxConnections(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			p := harness.StartDubboProvider(t, "p1")
+			b := harness.Bootstrap{Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
+				StatPrefix: "maxcx", Protocol: "dubbo", Multiplexing: true, Routes: dubboRoutes(),
+				Extra: map[string]any{"max_connections": 3},
+			}}}, Clusters: []harness.Cluster{{Name: "c1", Endpoints: []string{p.Addr()}}, {Name: "c2", Endpoints: []string{p.Addr()}}}}
+			addr := px.Start(t, b.MustRender())
+			var conns []*rawdubbo.Conn
+			for i := range 3 {
+				c := dialRaw(t, addr)
+				name := fmt.Sprintf("c%d", i)
+				if r := call(t, c, sayHello(name)); r.String() != p.HelloFrom(name) {
+					t.Fatalf("connection %d: %q", i, r.String())
+				}
+				conns = append(conns, c)
+			}
+			over := dialRaw(t, addr)
+			select {
+			case <-over.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("a fourth connection over max_connections 3 stays open")
+			}
+			for i, c := range conns {
+				if r := call(t, c, sayHello("again")); r.String() != p.HelloFrom("again") {
+					t.Errorf("connection %d after the refusal: %q", i, r.String())
+				}
+			}
+			conns[0].Close()
+			ok := harness.WaitFor(t, 10*time.Second, func() bool {
+				c, err := rawdubbo.Dial(addr, 2*time.Second)
+				if err != nil {
+					return false
+				}
+				defer c.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				r, err := c.Call(ctx, sayHello("freed"))
+				return err == nil && r.String() == p.HelloFrom("freed")
+			})
+			if !ok {
+				t.Error("no connection served after one of the three closed")
+			}
+		})
+	}
 }
