@@ -10,13 +10,26 @@ import (
 // still waits for, idle connections are reaped.
 
 // finish ends ex, whoever held it; ss.mu is held. The last answer to a
-// client that half-closed closes the connection.
+// client that half-closed, or on a draining connection, closes it.
 func (ss *Session) finish(ex *exchange) {
 	ss.unlink(ex)
 	ss.active--
 	ss.srv.stats.RequestActive.Add(-1)
 	ex.release()
-	if ss.readDone && ss.active == 0 {
+	if (ss.readDone || ss.draining) && ss.active == 0 {
+		ss.closeLocked(true)
+	}
+}
+
+// Drain closes the connection as soon as it has no request in flight: at
+// once if it is idle, else after the answer that leaves it idle. Hosts
+// call it on every session when the listener shuts down, then wait for
+// Server.Drain.
+func (ss *Session) Drain() {
+	ss.mu.Lock()
+	defer ss.unlock()
+	ss.draining = true
+	if ss.active == 0 {
 		ss.closeLocked(true)
 	}
 }

@@ -24,6 +24,7 @@ type Session struct {
 	edit     codec.Edit  // reused: an Edit passed to a codec escapes
 	closed   bool
 	readDone bool      // the client half-closed: no more requests
+	draining bool      // the listener shuts down: close once idle
 	active   int       // exchanges owned by this session or in flight for it
 	inflight *exchange // exchanges at upstreams (a list through ex.next)
 	toClose  []*upstream

@@ -149,10 +149,16 @@ func (l *Listener) untrack(sess *proxy.Session) {
 	l.wg.Done()
 }
 
-// Shutdown stops accepting, waits until in-flight requests are answered or
-// ctx ends, then closes every connection.
+// Shutdown stops accepting, closes each connection once it has no request
+// in flight, waits until every request is answered or ctx ends, then closes
+// the connections left.
 func (l *Listener) Shutdown(ctx context.Context) error {
 	_ = l.ln.Close()
+	l.mu.Lock()
+	for sess := range l.sessions {
+		sess.Drain()
+	}
+	l.mu.Unlock()
 	err := l.srv.Drain(ctx)
 	l.mu.Lock()
 	for sess := range l.sessions {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,4 +146,75 @@ func TestStandaloneHalfClose(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStandaloneSIGTERMUnderLoad: SIGTERM while 16 clients call without
+// pause. Each connection is closed once it has no call in flight, so the
+// drain ends at once instead of waiting out its timeout (new calls kept
+// arriving on open connections), every call read by the proxy is answered
+// (a call fails only because its connection closed first), and the
+// process exits 0.
+func TestStandaloneSIGTERMUnderLoad(t *testing.T) {
+	p := harness.StartDubboProvider(t, "p1")
+	port := harness.FreePort(t)
+	y := dubboBootstrap(port, true, dubboRoutes(), map[string][]string{"c1": {p.Addr()}, "c2": {p.Addr()}})
+	file := filepath.Join(t.TempDir(), "bootstrap.yaml")
+	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := harness.Build(t, harness.Module+"/cmd/metaproxy")
+	addr := harness.Addr(port)
+	const drainTimeout = 60 * time.Second
+	mp := harness.StartListening(t, "metaproxy", addr, bin, "-c", file, "-drain-timeout", drainTimeout.String())
+
+	type result struct{ ok, closed, wrong int }
+	results := make(chan result, 16)
+	for i := range 16 {
+		c := dialRaw(t, addr)
+		go func() {
+			var r result
+			for seq := 0; ; seq++ {
+				name := fmt.Sprintf("c%d-%d", i, seq)
+				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+				rep, err := c.Call(ctx, sayHello(name))
+				cancel()
+				switch {
+				case errors.Is(err, rawdubbo.ErrClosed):
+					r.closed++
+					results <- r
+					return
+				case err != nil || rep.String() != p.HelloFrom(name):
+					r.wrong++
+					results <- r
+					return
+				}
+				r.ok++
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // load
+	start := time.Now()
+	if err := syscall.Kill(mp.Pid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var total result
+	for range 16 {
+		r := <-results
+		total.ok += r.ok
+		total.closed += r.closed
+		total.wrong += r.wrong
+	}
+	if total.wrong > 0 {
+		t.Errorf("%d calls failed otherwise than by their connection closing (timeouts or wrong answers)", total.wrong)
+	}
+	select {
+	case <-mp.Exited():
+	case <-time.After(drainTimeout / 2):
+		t.Fatalf("metaproxy still runs %v after SIGTERM under load (drain timeout %v)", drainTimeout/2, drainTimeout)
+	}
+	if err := mp.Wait(); err != nil {
+		t.Errorf("metaproxy exit: %v, want status 0", err)
+	}
+	t.Logf("%d calls answered; all 16 connections closed by the drain; exited %v after SIGTERM",
+		total.ok, time.Since(start).Round(time.Millisecond))
 }
