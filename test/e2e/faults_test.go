@@ -429,3 +429,102 @@ func TestDubboConnectFailureRetried(t *testing.T) {
 		})
 	}
 }
+
+// startGarbageUpstream answers whatever it reads with bytes that are no
+// Dubbo frame.
+func startGarbageUpstream(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				buf := make([]byte, 4096)
+				junk := []byte(strings.Repeat("this is not dubbo ", 4))
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if _, err := c.Write(junk); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestDubboUpstreamGarbage: an upstream answering with garbage fails only
+// the calls routed to it, each with a native error, fast; the clients'
+// connections stay open and serve calls to a healthy provider; nothing
+// stays in flight and (standalone) goroutines come back to their level.
+func TestDubboUpstreamGarbage(t *testing.T) {
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			p := harness.StartDubboProvider(t, "p1")
+			b, admin := blackholeBootstrap(t, px, p.Addr(), startGarbageUpstream(t), nil)
+			addr := px.Start(t, b.MustRender())
+			g0 := int64(-1)
+			if admin != 0 {
+				g0 = adminStat(harness.Addr(admin), "goroutines")
+			}
+			var wg sync.WaitGroup
+			var failed, wrong atomic.Int64
+			for i := range 8 {
+				c := dialRaw(t, addr)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range 20 {
+						ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+						r, err := c.Call(ctx, sleepCall(1))
+						cancel()
+						if err != nil || r.OK() {
+							wrong.Add(1)
+							continue
+						}
+						failed.Add(1)
+						name := fmt.Sprintf("g%d-%d", i, j)
+						ctx, cancel = context.WithTimeout(context.Background(), callTimeout)
+						r, err = c.Call(ctx, sayHello(name))
+						cancel()
+						if err != nil || r.String() != p.HelloFrom(name) {
+							wrong.Add(1)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if wrong.Load() != 0 || failed.Load() != 160 {
+				t.Errorf("%d calls to the garbage upstream failed natively (want 160); %d calls went wrong", failed.Load(), wrong.Load())
+			}
+			if admin != 0 {
+				adminAddr := harness.Addr(admin)
+				if !harness.WaitFor(t, 10*time.Second, func() bool { return adminStat(adminAddr, "request_active") == 0 }) {
+					t.Errorf("request_active = %d after every call returned", adminStat(adminAddr, "request_active"))
+				}
+				var g int64
+				harness.WaitFor(t, 10*time.Second, func() bool { g = adminStat(adminAddr, "goroutines"); return g <= g0+10 })
+				if g > g0+10 {
+					t.Errorf("goroutines: %d before, %d after", g0, g)
+				}
+				t.Logf("response_decoding_error = %d; goroutines %d before, %d after",
+					adminStat(adminAddr, "response_decoding_error"), g0, g)
+			}
+		})
+	}
+}
