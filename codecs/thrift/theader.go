@@ -28,12 +28,7 @@ type headerFrame struct {
 // parseHeaderFrame parses the fixed part and the header section of the
 // THeader frame f, which must be exactly one frame. Transforms (zlib and
 // others) are refused: the proxy must read the message to route it.
-func parseHeaderFrame(f []byte) (h headerFrame, err error) {
-	if len(f) < headerFixedSize || int(be32(f)) != len(f)-4 {
-		return h, malformed("bad THeader frame length")
-	}
-	return parseHeaderPrefix(f)
-}
+func parseHeaderFrame(f []byte) (h headerFrame, err error) { return parseHeader(f, true) }
 
 // headerFrameOf returns the THeader frame of frame f of transport t
 // (TransportHeader or TransportFramedHeader): f itself, or f without its
@@ -50,9 +45,17 @@ func headerFrameOf(f []byte, t Transport) ([]byte, error) {
 
 // parseHeaderPrefix is parseHeaderFrame on the first bytes of a THeader
 // frame, f, which must hold at least the fixed part and the header section.
-func parseHeaderPrefix(f []byte) (h headerFrame, err error) {
+func parseHeaderPrefix(f []byte) (h headerFrame, err error) { return parseHeader(f, false) }
+
+// parseHeader parses the THeader frame f, exactly one frame if whole, else
+// its first bytes. One function, not a wrapper around another: this is on
+// every THeader call's path.
+func parseHeader(f []byte, whole bool) (h headerFrame, err error) {
 	if len(f) < headerFixedSize {
 		return h, malformed("truncated THeader frame")
+	}
+	if whole && int(be32(f)) != len(f)-4 {
+		return h, malformed("bad THeader frame length")
 	}
 	if binary.BigEndian.Uint16(f[4:]) != headerMagic {
 		return h, malformed("THeader magic missing")
