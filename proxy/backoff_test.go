@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"fmt"
+	"os"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,5 +171,32 @@ func TestConnectFailureRetriedElsewhere(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestLocalConnectFailureNotHeldAgainstHost: a connect that fails because
+// this process is out of file descriptors is no sign of the host's health:
+// the host is not backed off from, and the next call dials it again.
+func TestLocalConnectFailureNotHeldAgainstHost(t *testing.T) {
+	e := newTestEnv(t, false)
+	e.dialer.mu.Lock()
+	e.dialer.failWith = &os.SyscallError{Syscall: "socket", Err: syscall.EMFILE}
+	e.dialer.mu.Unlock()
+	down := newMemConn()
+	s := e.srv.NewSession(down, "client")
+	s.OnData(req(1, "a1"))
+	if f := down.waitFrames(t, 1)[0]; f.Meta.Value("error") != codec.ErrUnavailable.String() {
+		t.Fatalf("call while out of descriptors: %v", f.Meta.All())
+	}
+	h := e.srv.clusters.Get("ca").Hosts()[0]
+	if h.ConnectFailures() != 0 || e.srv.Stats().UpstreamCxLocalFail.Load() != 1 {
+		t.Fatalf("host failures %d, upstream_cx_local_fail %d; want 0 and 1", h.ConnectFailures(), e.srv.Stats().UpstreamCxLocalFail.Load())
+	}
+	e.dialer.mu.Lock()
+	e.dialer.failWith = nil
+	e.dialer.mu.Unlock()
+	s.OnData(req(2, "a1"))
+	if f := down.waitFrames(t, 2)[1]; f.Status != codec.StatusOK {
+		t.Fatalf("call once descriptors are back: %v", f.Meta.All())
 	}
 }

@@ -40,6 +40,7 @@ type Stats struct {
 	UpstreamRqRetry                atomic.Uint64 `stat:"upstream_rq_retry"`           // requests sent again after a connect failure
 	UpstreamCxConnectBackoff       atomic.Uint64 `stat:"upstream_cx_connect_backoff"` // dials not made: the host backs off
 	UpstreamCxSelfConnect          atomic.Uint64 `stat:"upstream_cx_self_connect"`
+	UpstreamCxLocalFail            atomic.Uint64 `stat:"upstream_cx_local_fail"` // connects failed for lack of local fds or buffers
 	UpstreamCxClosedWithActiveRq   atomic.Uint64 `stat:"upstream_cx_destroy_with_active_rq"`
 	BufferOverflow                 atomic.Uint64 `stat:"buffer_overflow"`
 	CxSlowReader                   atomic.Uint64 `stat:"cx_slow_reader"`          // clients cut off at the write buffer bound

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/metaproxy/metaproxy/cluster"
@@ -310,8 +311,21 @@ func (u *upstream) OnConnectFailure(err error) {
 	if errors.Is(err, ErrSelfConnect) {
 		u.srv.stats.UpstreamCxSelfConnect.Add(1)
 	}
+	if localFailure(err) {
+		// Out of descriptors or buffers here: not the host's fault, so
+		// it is neither backed off from nor retried elsewhere.
+		u.srv.stats.UpstreamCxLocalFail.Add(1)
+		u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
+		return
+	}
 	u.pool.host.ConnectFailed(u.srv.now())
 	u.failConnect(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
+}
+
+// localFailure reports whether a connect failed for lack of a resource of
+// this process or machine rather than because of the host.
+func localFailure(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS)
 }
 
 func (u *upstream) connectTimeout() {
