@@ -18,6 +18,7 @@ package filter
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/metaproxy/metaproxy/codec"
@@ -112,9 +113,10 @@ func (x *Exchange) SetResponseHeader(k, v string) {
 	x.ResponseHeaders = setKV(x.ResponseHeaders, k, v)
 }
 
+// setKV compares keys case-insensitively, as codec.Metadata does.
 func setKV(kvs []codec.KV, k, v string) []codec.KV {
 	for i := range kvs {
-		if kvs[i].Key == k {
+		if len(kvs[i].Key) == len(k) && (kvs[i].Key == k || strings.EqualFold(kvs[i].Key, k)) {
 			kvs[i].Value = v
 			return kvs
 		}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/codec"
@@ -22,7 +23,11 @@ type exchange struct {
 	host    *cluster.Host
 	sentAt  int64 // unix nanos, for request timeouts
 	paused  bool
-	retried bool // sent again after a connect failure
+	// filterState tells a Resume called while the filter's OnRequest is
+	// still running (inline, or from another goroutine before Pause was
+	// returned) from one that resumes a paused exchange.
+	filterState atomic.Int32
+	retried     bool // sent again after a connect failure
 	// unawaited: the (serial) client has sent another call since; no local
 	// reply is sent for this one.
 	unawaited bool
@@ -55,10 +60,26 @@ func (ex *exchange) release() {
 	if cap(ex.respBuf) > 64<<10 {
 		ex.respBuf = nil
 	}
+	ex.filterState.Store(filterIdle)
 	ex.sess, ex.host, ex.sentAt, ex.paused, ex.retried, ex.unawaited = nil, nil, 0, false, false, false
 	ex.up, ex.upID, ex.prev, ex.next, ex.linked = nil, 0, nil, nil, false
 	exchangePool.Put(ex)
 }
 
-// Resume implements filter.Resumer.
-func (ex *exchange) Resume(*filter.Exchange) { ex.sess.resume(ex) }
+// States of exchange.filterState.
+const (
+	filterIdle         int32 = iota
+	filterRunning            // OnRequest has not returned
+	filterResumedEarly       // Resume came before OnRequest returned Pause
+)
+
+// Resume implements filter.Resumer. A Resume before the filter's Pause has
+// been returned only marks the exchange: the session, which holds its lock
+// while the filter runs, goes on when Pause comes back (taking the lock
+// here would deadlock an inline Resume).
+func (ex *exchange) Resume(*filter.Exchange) {
+	if ex.filterState.CompareAndSwap(filterRunning, filterResumedEarly) {
+		return
+	}
+	ex.sess.resume(ex)
+}

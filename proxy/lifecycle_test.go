@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/filter"
 )
 
 // TestHalfCloseAnswersInFlight pins reliability defect 8's half-close: a
@@ -102,5 +103,30 @@ func TestNoLocalReplyForSupersededCall(t *testing.T) {
 		} else if fs[1].ID != 7 {
 			t.Fatalf("not serial: the timeout of 7 is sent (the client may pipeline): got id %d", fs[1].ID)
 		}
+	}
+}
+
+// TestInlineResume: a filter that calls Resume before returning Pause
+// (inline, as a cache hit in a rate-limit filter would) used to deadlock
+// its connection. It now goes on as if the filter had continued; Reply then
+// Resume inline answers the call.
+func TestInlineResume(t *testing.T) {
+	inline := filter.Func(func(x *filter.Exchange) filter.Status {
+		if x.Request.Meta.Value("x-reject") != "" {
+			x.Reply(codec.ErrOverloaded, "no")
+		}
+		x.Resume()
+		return filter.Pause
+	})
+	e := newTestEnv(t, true, NamedFilter{"inline", inline})
+	down := newMemConn()
+	s := e.srv.NewSession(down, "client")
+	withDeadline(t, "OnData", 5*time.Second, func() { s.OnData(req(1, "a1")) })
+	if f := down.waitFrames(t, 1)[0]; f.Status != codec.StatusOK {
+		t.Fatalf("inline resume: %v", f.Meta.All())
+	}
+	withDeadline(t, "OnData", 5*time.Second, func() { s.OnData(req(2, "a1", "x-reject=1")) })
+	if f := down.waitFrames(t, 2)[1]; f.Meta.Value("error") != codec.ErrOverloaded.String() {
+		t.Fatalf("inline reply and resume: %v", f.Meta.All())
 	}
 }

@@ -193,8 +193,19 @@ func (ss *Session) runFilters(ex *exchange) {
 	for ex.x.Index < len(s.cfg.Filters) {
 		f := s.cfg.Filters[ex.x.Index].Filter
 		ex.x.Index++
-		switch s.runFilter(f, &ex.x) {
+		ex.filterState.Store(filterRunning)
+		st := s.runFilter(f, &ex.x)
+		early := !ex.filterState.CompareAndSwap(filterRunning, filterIdle)
+		ex.filterState.Store(filterIdle)
+		switch st {
 		case filter.Pause:
+			if early { // resumed already: go on as if it continued
+				if ex.x.LocalReply != nil {
+					ss.localReply(ex, ex.x.LocalReply)
+					return
+				}
+				continue
+			}
 			ex.paused = true
 			return
 		case filter.Stop:
