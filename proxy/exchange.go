@@ -39,7 +39,6 @@ type exchange struct {
 	up         *upstream
 	upID       uint64
 	prev, next *exchange
-	linked     bool
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -60,9 +59,8 @@ func (ex *exchange) release() {
 	if cap(ex.respBuf) > 64<<10 {
 		ex.respBuf = nil
 	}
-	ex.filterState.Store(filterIdle)
 	ex.sess, ex.host, ex.sentAt, ex.paused, ex.retried, ex.unawaited = nil, nil, 0, false, false, false
-	ex.up, ex.upID, ex.prev, ex.next, ex.linked = nil, 0, nil, nil, false
+	ex.up, ex.upID, ex.prev, ex.next = nil, 0, nil, nil
 	exchangePool.Put(ex)
 }
 

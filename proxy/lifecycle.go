@@ -1,10 +1,6 @@
 package proxy
 
-import (
-	"time"
-
-	"github.com/metaproxy/metaproxy/codec"
-)
+import "time"
 
 // The end of a session: exchanges finish, a closing client cancels what it
 // still waits for, idle connections are reaped.
@@ -56,7 +52,7 @@ func (ss *Session) OnReadClosed() {
 // link records ex, just handed to an upstream, among the session's
 // exchanges in flight; ss.mu is held.
 func (ss *Session) link(ex *exchange) {
-	ex.next, ex.prev, ex.linked = ss.inflight, nil, true
+	ex.next, ex.prev = ss.inflight, nil
 	if ss.inflight != nil {
 		ss.inflight.prev = ex
 	}
@@ -64,8 +60,8 @@ func (ss *Session) link(ex *exchange) {
 }
 
 func (ss *Session) unlink(ex *exchange) {
-	if !ex.linked {
-		return
+	if ex.prev == nil && ss.inflight != ex {
+		return // not linked
 	}
 	if ex.prev != nil {
 		ex.prev.next = ex.next
@@ -75,7 +71,7 @@ func (ss *Session) unlink(ex *exchange) {
 	if ex.next != nil {
 		ex.next.prev = ex.prev
 	}
-	ex.prev, ex.next, ex.linked = nil, nil, false
+	ex.prev, ex.next = nil, nil
 }
 
 // supersede marks the calls in flight unawaited when the client is serial
@@ -85,7 +81,7 @@ func (ss *Session) supersede() {
 	if ss.inflight == nil {
 		return
 	}
-	if sc, ok := ss.codec.(codec.Serial); !ok || !sc.SerialClients() {
+	if ss.serial == nil || !ss.serial.SerialClients() {
 		return
 	}
 	for ex := ss.inflight; ex != nil; ex = ex.next {

@@ -34,24 +34,38 @@ func (ss *Session) retryElsewhere(ex *exchange, failed *cluster.Host) bool {
 	s := ss.srv
 	ss.mu.Lock()
 	defer ss.unlock()
-	if ss.closed || ex.retried {
+	if ss.closed {
 		return false
 	}
 	cl := s.clusters.Get(ex.x.Cluster)
 	if cl == nil {
 		return false
 	}
-	h := otherHost(cl, failed, s)
-	if h == nil {
+	err, ok := ss.sendElsewhere(ex, cl, failed)
+	if !ok {
 		return false
 	}
-	s.stats.UpstreamRqRetry.Add(1)
-	ex.retried = true
-	ex.host.End()
-	if err := ss.sendTo(ex, cl, h); err != nil {
+	failed.End() // it held ex until now
+	if err != nil {
 		ss.localReply(ex, err)
 	}
 	return true
+}
+
+// sendElsewhere sends ex, which could not be sent to failed, to another
+// healthy host of cl. ok is false, and ex untouched, when ex was retried
+// already or no other host is there; ss.mu is held.
+func (ss *Session) sendElsewhere(ex *exchange, cl *cluster.Cluster, failed *cluster.Host) (err *codec.Error, ok bool) {
+	if ex.retried {
+		return nil, false
+	}
+	h := otherHost(cl, failed, ss.srv)
+	if h == nil {
+		return nil, false
+	}
+	ex.retried = true
+	ss.srv.stats.UpstreamRqRetry.Add(1)
+	return ss.sendTo(ex, cl, h), true
 }
 
 // sendTo queues ex on a connection to h; ss.mu is held. On error ex is

@@ -147,7 +147,7 @@ func (s *Server) Close() {
 	for _, p := range pools {
 		p.close()
 	}
-	// Exclusive connections lent to a request are in no pool's lists.
+	// Every live upstream connection is tracked, lent ones included.
 	s.upMu.Lock()
 	ups := make([]*upstream, 0, len(s.ups))
 	for u := range s.ups {

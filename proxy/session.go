@@ -17,11 +17,12 @@ type Session struct {
 
 	mu       sync.Mutex
 	codec    codec.Codec
-	buf      []byte      // unconsumed bytes: at most a partial frame
-	wbuf     []byte      // bytes for the client, flushed once per batch
-	queued   bool        // an upstream batch will flush wbuf
-	dirty    []*upstream // upstreams with requests to flush
-	edit     codec.Edit  // reused: an Edit passed to a codec escapes
+	serial   codec.Serial // codec, if it declares the capability
+	buf      []byte       // unconsumed bytes: at most a partial frame
+	wbuf     []byte       // bytes for the client, flushed once per batch
+	queued   bool         // an upstream batch will flush wbuf
+	dirty    []*upstream  // upstreams with requests to flush
+	edit     codec.Edit   // reused: an Edit passed to a codec escapes
 	closed   bool
 	readDone bool      // the client half-closed: no more requests
 	draining bool      // the listener shuts down: close once idle
@@ -40,6 +41,7 @@ type Session struct {
 // NewSession starts a session for a new downstream connection c.
 func (s *Server) NewSession(c Conn, remote string) *Session {
 	ss := &Session{srv: s, conn: c, remote: remote, codec: s.cfg.Codec.NewCodec(), lastData: s.now()}
+	ss.serial, _ = ss.codec.(codec.Serial)
 	s.stats.CxTotal.Add(1)
 	s.stats.CxActive.Add(1)
 	if s.cfg.IdleTimeout > 0 {
@@ -195,8 +197,7 @@ func (ss *Session) runFilters(ex *exchange) {
 		ex.x.Index++
 		ex.filterState.Store(filterRunning)
 		st := s.runFilter(f, &ex.x)
-		early := !ex.filterState.CompareAndSwap(filterRunning, filterIdle)
-		ex.filterState.Store(filterIdle)
+		early := ex.filterState.Swap(filterIdle) == filterResumedEarly
 		switch st {
 		case filter.Pause:
 			if early { // resumed already: go on as if it continued
@@ -268,14 +269,12 @@ func (ss *Session) route(ex *exchange) {
 	}
 	oneway := ex.req.Kind == codec.KindOneway
 	err := ss.sendTo(ex, cl, h)
-	if err != nil && err.Type == codec.ErrUnavailable && !ex.retried {
+	if err != nil && err.Type == codec.ErrUnavailable {
 		// The host cannot be reached (backing off, or its connection
 		// failed before the request was queued): the request was not
 		// sent, so another host may take it.
-		if h2 := otherHost(cl, h, s); h2 != nil {
-			ex.retried = true
-			s.stats.UpstreamRqRetry.Add(1)
-			err = ss.sendTo(ex, cl, h2)
+		if e2, ok := ss.sendElsewhere(ex, cl, h); ok {
+			err = e2
 		}
 	}
 	if err != nil {

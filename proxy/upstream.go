@@ -134,17 +134,13 @@ func (p *pool) giveBack(u *upstream) {
 	p.idle = append(p.idle, u)
 }
 
+// close stops p from lending or dialling connections; the Server closes
+// the connections themselves, lent ones included.
 func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
-	all := append(p.conns, p.idle...)
 	p.idle = nil
 	p.mu.Unlock()
-	for _, u := range all {
-		if u != nil {
-			u.close()
-		}
-	}
 }
 
 type upState uint8
