@@ -20,8 +20,6 @@ type Listener struct {
 	log     *slog.Logger
 	reactor bool // serve on the epoll loops (reactor_linux.go)
 
-	acceptLog limitedLog // accept failures, logged once per acceptLogEvery
-
 	mu       sync.Mutex
 	sessions map[*proxy.Session]struct{}
 	wg       sync.WaitGroup
@@ -71,6 +69,7 @@ func (l *Listener) Serve() error {
 		start = l.startReactor
 	}
 	var wait time.Duration
+	var acceptLog limitedLog
 	for {
 		nc, err := l.ln.Accept()
 		if err == nil && !l.srv.Admit() {
@@ -86,31 +85,28 @@ func (l *Listener) Serve() error {
 			return nil
 		}
 		l.srv.Stats().DownstreamCxAcceptError.Add(1)
-		l.acceptLog.log(l.log, "accept failed; backing off", "err", err)
+		acceptLog.log(l.log, "accept failed; backing off", "err", err)
 		wait = min(max(2*wait, acceptBackoffMin), acceptBackoffMax)
 		time.Sleep(wait)
 	}
 }
 
 // limitedLog logs one line per acceptLogEvery with the number of events
-// since the last line: a flood of failures does not flood the log.
+// since the last line: a flood of failures does not flood the log. Serve's
+// goroutine alone uses it.
 type limitedLog struct {
-	mu      sync.Mutex
 	last    time.Time
 	skipped int
 }
 
 func (r *limitedLog) log(log *slog.Logger, msg string, args ...any) {
-	r.mu.Lock()
 	now := time.Now()
 	if now.Sub(r.last) < acceptLogEvery {
 		r.skipped++
-		r.mu.Unlock()
 		return
 	}
 	n := r.skipped + 1
 	r.last, r.skipped = now, 0
-	r.mu.Unlock()
 	log.Error(msg, append(args, "events", n)...)
 }
 
