@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,10 +100,11 @@ func TestDubboUpstreamResetMidRequest(t *testing.T) {
 
 func testUpstreamReset(t *testing.T, px harness.Proxy, p1 *harness.DubboProvider, mux bool) {
 	const callers, calls = 8, 20
-	rst := startResetter(t)
+	var resets atomic.Int64
+	rst := startResetter(t, &resets)
 	// dubboRoutes: sayHello to c1 (the provider), sleep to c2 (the resetter).
 	addr := px.Start(t, dubboBootstrap(harness.FreePort(t), mux, dubboRoutes(),
-		map[string][]string{"c1": {p1.Addr()}, "c2": {rst.Addr()}}))
+		map[string][]string{"c1": {p1.Addr()}, "c2": {rst}}))
 
 	conns := make([]*rawdubbo.Conn, callers)
 	var (
@@ -149,8 +148,8 @@ func testUpstreamReset(t *testing.T, px harness.Proxy, p1 *harness.DubboProvider
 		t.Error(p)
 	}
 	t.Logf("%d callers x %d calls to the resetting upstream: %d error replies, max latency %v; the upstream reset %d connections",
-		callers, calls, failed, maxLat.Round(time.Millisecond), rst.resets.Load())
-	if rst.resets.Load() == 0 {
+		callers, calls, failed, maxLat.Round(time.Millisecond), resets.Load())
+	if resets.Load() == 0 {
 		t.Error("no connection reached the resetting upstream")
 	}
 
@@ -172,44 +171,6 @@ func testUpstreamReset(t *testing.T, px harness.Proxy, p1 *harness.DubboProvider
 	if r := call(t, dialRaw(t, addr), sayHello("fresh")); r.String() != p1.HelloFrom("fresh") {
 		t.Errorf("new connection after the resets: %q", r.String())
 	}
-}
-
-// resetter is a TCP server that reads the first bytes of each connection
-// and then resets it.
-type resetter struct {
-	l      net.Listener
-	resets atomic.Int64
-}
-
-func startResetter(t *testing.T) *resetter {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &resetter{l: l}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go r.reset(c.(*net.TCPConn))
-		}
-	}()
-	return r
-}
-
-func (r *resetter) Addr() string { return r.l.Addr().String() }
-
-func (r *resetter) reset(c *net.TCPConn) {
-	// Part of a Dubbo header; a peer that sends nothing is reset too.
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	io.ReadFull(c, make([]byte, 6))
-	c.SetLinger(0)
-	c.Close()
-	r.resets.Add(1)
 }
 
 // load runs callers, each on its own client connection, that make one call
@@ -428,44 +389,6 @@ func TestDubboConnectFailureRetried(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startGarbageUpstream answers whatever it reads with bytes that are no
-// Dubbo frame.
-func startGarbageUpstream(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 4096)
-				junk := []byte(strings.Repeat("this is not dubbo ", 4))
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					if _, err := c.Write(junk); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // TestDubboUpstreamGarbage: an upstream answering with garbage fails only

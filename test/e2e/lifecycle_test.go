@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,15 +32,8 @@ func testSIGTERMDrains(t *testing.T, reactor string) {
 		StatPrefix: "dubbo_e2e", Protocol: "dubbo", Multiplexing: true, Routes: dubboRoutes(),
 		Extra: map[string]any{"tracing": map[string]any{}},
 	}}}, Clusters: []harness.Cluster{{Name: "c1", Endpoints: []string{p.Addr()}}, {Name: "c2", Endpoints: []string{p.Addr()}}}}.MustRender()
-	file := filepath.Join(t.TempDir(), "bootstrap.yaml")
-	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := harness.Build(t, harness.Module+"/cmd/metaproxy")
-	addr := harness.Addr(port)
 	const drainTimeout = 60 * time.Second
-	mp := harness.StartListening(t, "metaproxy", addr, "/bin/sh", "-c", `METAPROXY_REACTOR=`+reactor+` exec "$0" "$@"`,
-		bin, "-c", file, "-drain-timeout", drainTimeout.String())
+	addr, mp := startStandaloneSh(t, y, "METAPROXY_REACTOR="+reactor, "-drain-timeout", drainTimeout.String())
 	warned := func() bool { return strings.Contains(mp.Output(), "tracing is not implemented yet") }
 	if !harness.WaitFor(t, 10*time.Second, warned) {
 		t.Errorf("no warning about tracing in:\n%s", mp.Output())
@@ -95,35 +86,11 @@ func TestStandaloneHalfClose(t *testing.T) {
 	for _, reactor := range []string{"1", "0"} {
 		t.Run("METAPROXY_REACTOR="+reactor, func(t *testing.T) {
 			p := harness.StartDubboProvider(t, "p1")
-			file := filepath.Join(t.TempDir(), "bootstrap.yaml")
-			port := harness.FreePort(t)
-			y := dubboBootstrap(port, true, dubboRoutes(), map[string][]string{"c1": {p.Addr()}, "c2": {p.Addr()}})
-			if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			bin := harness.Build(t, harness.Module+"/cmd/metaproxy")
-			addr := harness.Addr(port)
-			harness.StartListening(t, "metaproxy", addr, "/bin/sh", "-c", `METAPROXY_REACTOR=`+reactor+` exec "$0" "$@"`, bin, "-c", file)
+			y := dubboBootstrap(harness.FreePort(t), true, dubboRoutes(), map[string][]string{"c1": {p.Addr()}, "c2": {p.Addr()}})
+			addr, _ := startStandaloneSh(t, y, "METAPROXY_REACTOR="+reactor)
 			c := dialRaw(t, addr)
 			const n = 20
-			var waits []func(context.Context) (rawdubbo.Reply, error)
-			var batch []byte
-			for range n {
-				id := c.NextID()
-				w, err := c.Await(id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				waits = append(waits, w)
-				f, err := rawdubbo.EncodeRequest(id, sleepCall(200))
-				if err != nil {
-					t.Fatal(err)
-				}
-				batch = append(batch, f...)
-			}
-			if err := c.Write(batch); err != nil {
-				t.Fatal(err)
-			}
+			waits := pipeline(t, c, n, sleepCall(200))
 			if err := c.CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
@@ -156,16 +123,9 @@ func TestStandaloneHalfClose(t *testing.T) {
 // process exits 0.
 func TestStandaloneSIGTERMUnderLoad(t *testing.T) {
 	p := harness.StartDubboProvider(t, "p1")
-	port := harness.FreePort(t)
-	y := dubboBootstrap(port, true, dubboRoutes(), map[string][]string{"c1": {p.Addr()}, "c2": {p.Addr()}})
-	file := filepath.Join(t.TempDir(), "bootstrap.yaml")
-	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := harness.Build(t, harness.Module+"/cmd/metaproxy")
-	addr := harness.Addr(port)
+	y := dubboBootstrap(harness.FreePort(t), true, dubboRoutes(), map[string][]string{"c1": {p.Addr()}, "c2": {p.Addr()}})
 	const drainTimeout = 60 * time.Second
-	mp := harness.StartListening(t, "metaproxy", addr, bin, "-c", file, "-drain-timeout", drainTimeout.String())
+	addr, mp := startStandaloneSh(t, y, "", "-drain-timeout", drainTimeout.String())
 
 	type result struct{ ok, closed, wrong int }
 	results := make(chan result, 16)

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,15 +22,8 @@ import (
 // the epoll reactor or with a goroutine per connection.
 func startLimitedStandalone(t *testing.T, b harness.Bootstrap, nofile int, reactor bool) (addr string, mp *harness.Process) {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "bootstrap.yaml")
-	if err := os.WriteFile(file, []byte(b.MustRender()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := harness.Build(t, harness.Module+"/cmd/metaproxy")
-	addr = harness.Addr(b.Listeners[0].Port)
-	mp = harness.StartListening(t, "metaproxy", addr, "/bin/sh", "-c",
-		`ulimit -n `+strconv.Itoa(nofile)+` && METAPROXY_REACTOR=`+map[bool]string{true: "1", false: "0"}[reactor]+` exec "$0" "$@"`, bin, "-c", file, "-log-level", "warn")
-	return addr, mp
+	sh := "ulimit -n " + strconv.Itoa(nofile) + " && METAPROXY_REACTOR=" + map[bool]string{true: "1", false: "0"}[reactor]
+	return startStandaloneSh(t, b.MustRender(), sh, "-log-level", "warn")
 }
 
 // adminStat reads one stat from the admin listener's /stats; -1 if it
@@ -158,39 +149,6 @@ func testFdExhaustion(t *testing.T, reactor bool) {
 	t.Logf("flood: %d connections opened against a 64-fd limit; %d failed accepts counted", len(flood), fails)
 }
 
-// startBlackhole is an upstream that accepts connections and reads
-// everything, answering nothing.
-func startBlackhole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go io.Copy(io.Discard, c)
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // blackholeBootstrap routes sayHello to a real provider (c1) and sleep to
 // the blackhole (c2), with an admin listener for the standalone proxy.
 func blackholeBootstrap(t *testing.T, px harness.Proxy, provider, blackhole string, extra map[string]any) (harness.Bootstrap, int) {
@@ -304,24 +262,7 @@ func TestDubboPipelineOverload(t *testing.T) {
 			addr, _ := harness.StartProxy(t, px, b.MustRender())
 			c := dialRaw(t, addr)
 			const n = 500
-			var waits []func(context.Context) (rawdubbo.Reply, error)
-			var batch []byte
-			for range n {
-				id := c.NextID()
-				w, err := c.Await(id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				waits = append(waits, w)
-				f, err := rawdubbo.EncodeRequest(id, sleepCall(60000))
-				if err != nil {
-					t.Fatal(err)
-				}
-				batch = append(batch, f...)
-			}
-			if err := c.Write(batch); err != nil {
-				t.Fatal(err)
-			}
+			waits := pipeline(t, c, n, sleepCall(60000))
 			overloaded := 0
 			for _, w := range waits[100:] {
 				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
