@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -10,38 +9,15 @@ import (
 	"time"
 
 	"github.com/metaproxy/metaproxy/test/abihost"
+	"github.com/metaproxy/metaproxy/test/harness"
 )
 
 // PeakRSS returns the peak resident set size of process pid in bytes
 // (VmHWM in /proc/<pid>/status).
-func PeakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseHWM(b)
-}
+func PeakRSS(pid int) (int64, error) { return harness.ProcStatus(pid, "VmHWM") }
 
 // parseHWM returns the VmHWM of a /proc/<pid>/status file, in bytes.
-func parseHWM(status []byte) (int64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("VmHWM: unexpected %q", rest)
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("VmHWM: %w", err)
-		}
-		return kb << 10, nil
-	}
-	return 0, fmt.Errorf("no VmHWM line")
-}
+func parseHWM(status []byte) (int64, error) { return harness.ParseProcStatus(status, "VmHWM") }
 
 // MachineCPU is the aggregate CPU time of the machine since boot (the "cpu"
 // line of /proc/stat): Busy is every state but idle and iowait.

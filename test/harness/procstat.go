@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,31 +50,36 @@ func (Standalone) StartProcess(t testing.TB, bootstrapYAML string) (string, *Pro
 
 // ProcessRSS returns the resident set size of process pid in bytes (VmRSS
 // of /proc/<pid>/status; Linux only).
-func ProcessRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+func ProcessRSS(pid int) (int64, error) { return ProcStatus(pid, "VmRSS") }
+
+// ProcStatus returns a size field of /proc/<pid>/status (VmRSS, VmHWM...)
+// in bytes; Linux only.
+func ProcStatus(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return ParseProcStatus(b, field)
+}
+
+// ParseProcStatus returns the size field of a /proc/<pid>/status file's
+// contents, in bytes.
+func ParseProcStatus(status []byte, field string) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		rest, ok := strings.CutPrefix(sc.Text(), field+":")
 		if !ok {
 			continue
 		}
-		// "VmRSS:	   12345 kB"
-		fs := strings.Fields(v)
-		if len(fs) != 2 || fs[1] != "kB" {
-			return 0, fmt.Errorf("/proc/%d/status: odd VmRSS line %q", pid, v)
+		f := strings.Fields(rest) // "VmRSS:	   12345 kB"
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("%s: unexpected %q", field, rest)
 		}
-		kb, err := strconv.ParseInt(fs[0], 10, 64)
+		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
+			return 0, fmt.Errorf("%s: %w", field, err)
 		}
 		return kb << 10, nil
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmRSS line", pid)
+	return 0, fmt.Errorf("no %s line", field)
 }
