@@ -92,13 +92,14 @@ func (kvCodec) HeartbeatReply(dst []byte, req *codec.Message) []byte {
 
 // memConn is an in-memory Conn: what the engine writes arrives in out.
 type memConn struct {
-	mu      sync.Mutex
-	writes  int
-	out     bytes.Buffer
-	closed  bool
-	onW     func([]byte)
-	onClose func()
-	notify  chan struct{}
+	mu       sync.Mutex
+	writes   int
+	out      bytes.Buffer
+	closed   bool
+	onW      func([]byte)
+	onClose  func()
+	notify   chan struct{}
+	writeErr error // Write fails with it (a host that cut the peer off)
 }
 
 func newMemConn() *memConn { return &memConn{notify: make(chan struct{}, 1)} }
@@ -111,6 +112,10 @@ func (c *memConn) Write(b []byte) error {
 	if c.closed {
 		c.mu.Unlock()
 		return errors.New("closed")
+	}
+	if c.writeErr != nil {
+		c.mu.Unlock()
+		return c.writeErr
 	}
 	c.out.Write(b)
 	c.writes++

@@ -186,3 +186,27 @@ func TestSlowReaderCounted(t *testing.T) {
 		t.Errorf("cx_slow_reader = %d, want 1", n)
 	}
 }
+
+// TestUpstreamSlowReaderCounted: an upstream the host cuts off at its write
+// buffer bound fails its calls natively and is counted as
+// upstream_cx_slow_reader.
+func TestUpstreamSlowReaderCounted(t *testing.T) {
+	e := newTestEnv(t, false) // exclusive: the next call reuses the connection
+	down := newMemConn()
+	s := e.srv.NewSession(down, "client")
+	s.OnData(req(1, "a1"))
+	down.waitFrames(t, 1)
+	e.a.mu.Lock()
+	up := e.a.conns[0].down
+	e.a.mu.Unlock()
+	up.mu.Lock()
+	up.writeErr = fmt.Errorf("write: %w", ErrSlowPeer)
+	up.mu.Unlock()
+	s.OnData(req(2, "a1"))
+	if f := down.waitFrames(t, 2)[1]; f.Meta.Value("error") != codec.ErrUnavailable.String() {
+		t.Fatalf("call on the cut-off upstream: %v", f.Meta.All())
+	}
+	if n := e.srv.Stats().UpstreamCxSlowReader.Load(); n != 1 {
+		t.Errorf("upstream_cx_slow_reader = %d, want 1", n)
+	}
+}

@@ -368,3 +368,18 @@ func TestOnewayMethods(t *testing.T) {
 		t.Error(`oneway method "Hello:" accepted`)
 	}
 }
+
+// TestSerialClients: Thrift clients are taken to be serial (codec.Serial)
+// unless concurrent_clients says they pipeline.
+func TestSerialClients(t *testing.T) {
+	for _, concurrent := range []bool{false, true} {
+		f, err := NewFactory(Config{ConcurrentClients: concurrent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, ok := f.NewCodec().(codec.Serial)
+		if !ok || s.SerialClients() == concurrent {
+			t.Errorf("concurrent_clients %v: Serial %v, SerialClients %v", concurrent, ok, ok && s.SerialClients())
+		}
+	}
+}
