@@ -60,9 +60,14 @@ func (u *chaosUpstream) serve(ln net.Listener) {
 				return
 			}
 			u.mu.Lock()
+			if u.ln != ln { // killed while this connection was accepted
+				u.mu.Unlock()
+				reset(c)
+				continue
+			}
 			u.conns[c] = struct{}{}
-			u.mu.Unlock()
 			u.wg.Add(1)
+			u.mu.Unlock()
 			go u.handle(c)
 		}
 	}()
