@@ -49,6 +49,8 @@ var examples = []example{
 		[]string{"aeraki.meta_protocol.filters.metadata_exchange", "aeraki.meta_protocol.filters.istio_stats", "aeraki.meta_protocol.filters.router"}, "trpc.test.helloworld"},
 	{"hash_policy.yaml", "thrift", "aeraki.meta_protocol.codec.thrift", false,
 		[]string{"aeraki.meta_protocol.filters.router"}, "outbound|9090||thrift-sample-server.thrift.svc.cluster.local"},
+	{"retry_policy.yaml", "dubbo", "aeraki.meta_protocol.codec.dubbo", false,
+		[]string{"aeraki.meta_protocol.filters.router"}, "outbound|20880||org.apache.dubbo.samples.basic.api.demoservice"},
 }
 
 func init() {
@@ -264,6 +266,36 @@ func TestDurations(t *testing.T) {
 	for _, bad := range []string{"5x", "-1s", "5", "1h-"} {
 		if _, err := ParseProxy(withTimeout(bad)); err == nil || !strings.Contains(err.Error(), "idle_timeout") {
 			t.Errorf("idle_timeout %q: error %v, want one naming idle_timeout", bad, err)
+		}
+	}
+}
+
+func TestRetryPolicyExample(t *testing.T) {
+	for form, data := range forms(t, readExample(t, "retry_policy.yaml")) {
+		p, err := ParseProxy(data)
+		if err != nil {
+			t.Fatalf("%s form: %v", form, err)
+		}
+		routes := p.GetRouteConfig().GetRoutes()
+		a := routes[0].GetRoute()
+		if got := a.GetTimeout().AsDuration(); got != 3*time.Second {
+			t.Errorf("%s form: timeout = %v, want 3s", form, got)
+		}
+		rp := a.GetRetryPolicy()
+		if rp.GetNumRetries() == nil || rp.GetNumRetries().GetValue() != 2 {
+			t.Errorf("%s form: num_retries = %v, want 2", form, rp.GetNumRetries())
+		}
+		if got := rp.GetPerTryTimeout().AsDuration(); got != time.Second {
+			t.Errorf("%s form: per_try_timeout = %v, want 1s", form, got)
+		}
+		if got := rp.GetRetryOn(); got != "connect-failure, reset, per-try-timeout, server-failure" {
+			t.Errorf("%s form: retry_on = %q", form, got)
+		}
+		// The second route leaves num_retries unset (the router's default
+		// of 1 applies) and has no timeout.
+		a = routes[1].GetRoute()
+		if a.GetTimeout() != nil || a.GetRetryPolicy().GetNumRetries() != nil || a.GetRetryPolicy().GetRetryOn() != "connect-failure" {
+			t.Errorf("%s form: second route = %v", form, a)
 		}
 	}
 }

@@ -52,6 +52,20 @@ func TestSchemaMatchesAerakiAndEnvoy(t *testing.T) {
 		"aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicy.runtime_fraction": 2,
 		"aeraki.meta_protocol_proxy.config.route.v1alpha.KeyValue.value":                                   2,
 
+		// metaproxy extensions: numbers from 100 up, so they never clash with
+		// fields Aeraki adds.
+		"aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.request_timeout":                    100,
+		"aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_active_requests_per_connection": 101,
+		"aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_active_requests":                102,
+		"aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_buffered_bytes":                 103,
+		"aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.frame_receive_timeout":              104,
+		"aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy.max_connections":                    105,
+		"aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.timeout":                     100,
+		"aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.retry_policy":                101,
+		"aeraki.meta_protocol_proxy.config.route.v1alpha.RetryPolicy.num_retries":                 1,
+		"aeraki.meta_protocol_proxy.config.route.v1alpha.RetryPolicy.per_try_timeout":             2,
+		"aeraki.meta_protocol_proxy.config.route.v1alpha.RetryPolicy.retry_on":                    3,
+
 		"aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimit.conditions":            3,
 		"aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimitCondition.token_bucket": 2,
 		"aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit.timeout":                          3,

@@ -36,7 +36,10 @@ func Validate(p *v1alpha.MetaProtocolProxy) error {
 // ValidateRouteConfiguration checks a route table: every route has a
 // cluster or weighted clusters, matchers are well formed (regular
 // expressions compile), mutations and hash policies respect Aeraki's
-// limits, and mirror policies name a cluster.
+// limits, and mirror policies name a cluster. Of the metaproxy extensions,
+// timeout and retry_policy.per_try_timeout must not be negative, nor
+// per_try_timeout exceed a non-zero timeout; a retry_policy needs a
+// retry_on of known conditions and allows at most 10 num_retries.
 func ValidateRouteConfiguration(rc *routev1alpha.RouteConfiguration) error {
 	if err := validateRoutes(rc, ""); err != nil {
 		return fmt.Errorf("route_configuration: %w", err)

@@ -2,6 +2,9 @@ package api
 
 import (
 	"regexp"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/metaproxy/metaproxy/api/envoy"
 	routev1alpha "github.com/metaproxy/metaproxy/api/route/v1alpha"
@@ -12,7 +15,13 @@ const (
 	maxMutations     = 1000
 	maxMutationBytes = 16384
 	maxHashKeys      = 100
+	// maxRetries bounds RetryPolicy.num_retries (a metaproxy extension).
+	maxRetries = 10
 )
+
+// retryOnConditions are the values of RetryPolicy.retry_on, in the order
+// error messages list them. router.ParseRetryOn knows the same ones.
+var retryOnConditions = []string{"connect-failure", "reset", "per-try-timeout", "server-failure"}
 
 func validateRoutes(rc *routev1alpha.RouteConfiguration, path string) error {
 	if rc == nil {
@@ -72,6 +81,47 @@ func validateAction(a *routev1alpha.RouteAction, path string) error {
 		}
 		if err := validateFraction(mp.GetRuntimeFraction(), field(p, "runtime_fraction")); err != nil {
 			return err
+		}
+	}
+	if err := validateDuration(a.GetTimeout(), field(path, "timeout")); err != nil {
+		return err
+	}
+	if rp := a.GetRetryPolicy(); rp != nil {
+		return validateRetryPolicy(rp, a.GetTimeout().AsDuration(), field(path, "retry_policy"))
+	}
+	return nil
+}
+
+// validateRetryPolicy checks a route's retry policy; timeout is the route's
+// (0 when unset: no route limit).
+func validateRetryPolicy(rp *routev1alpha.RetryPolicy, timeout time.Duration, path string) error {
+	if n := rp.GetNumRetries(); n != nil && n.GetValue() > maxRetries {
+		return errorf(field(path, "num_retries"), "%d retries, at most %d allowed", n.GetValue(), maxRetries)
+	}
+	ptt := field(path, "per_try_timeout")
+	if err := validateDuration(rp.GetPerTryTimeout(), ptt); err != nil {
+		return err
+	}
+	if d := rp.GetPerTryTimeout().AsDuration(); timeout > 0 && d > timeout {
+		return errorf(ptt, "%v exceeds the route's timeout %v", d, timeout)
+	}
+	return validateRetryOn(rp.GetRetryOn(), field(path, "retry_on"))
+}
+
+// validateRetryOn checks a comma-separated list of retry conditions; blanks
+// around the commas are allowed.
+func validateRetryOn(s, path string) error {
+	valid := strings.Join(retryOnConditions, ", ")
+	if strings.TrimSpace(s) == "" {
+		return errorf(path, "value is required: one or more of %s", valid)
+	}
+	for tok := range strings.SplitSeq(s, ",") {
+		tok = strings.TrimSpace(tok)
+		if tok == "" {
+			return errorf(path, "empty condition in %q; valid conditions are %s", s, valid)
+		}
+		if !slices.Contains(retryOnConditions, tok) {
+			return errorf(path, "unknown condition %q; valid conditions are %s", tok, valid)
 		}
 	}
 	return nil

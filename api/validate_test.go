@@ -17,6 +17,11 @@ func TestValidateErrors(t *testing.T) {
 		return base + filterDoc("    '@type': type.googleapis.com/aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit\n"+body)
 	}
 	const rls = "    rate_limit_service: {grpc_service: {envoy_grpc: {cluster_name: rls}}}\n"
+	// action adds fields to the first route's action.
+	action := func(fields string) string {
+		return strings.Replace(base, "      cluster: c0\n", "      cluster: c0\n      "+fields+"\n", 1)
+	}
+	const validOn = "connect-failure, reset, per-try-timeout, server-failure"
 	// minimal names a protocol and a codec in the deprecated fields, and no routes.
 	const minimal = "stat_prefix: s\napplication_protocol: p\ncodec: {name: c}\n"
 	tests := []struct {
@@ -58,6 +63,30 @@ func TestValidateErrors(t *testing.T) {
 			"value is required at route_config.routes[0].route.request_mirror_policies[0].cluster"},
 		{"mutation without key", strings.Replace(base, "    route:\n", "    request_mutation: [{value: v}]\n    route:\n", 1),
 			"value is required at route_config.routes[0].request_mutation[0].key"},
+		{"negative route timeout", action("timeout: -1s"),
+			"duration -1s is negative at route_config.routes[0].route.timeout"},
+		{"retry policy without retry_on", action("retry_policy: {num_retries: 1}"),
+			"value is required: one or more of " + validOn + " at route_config.routes[0].route.retry_policy.retry_on"},
+		{"empty retry policy", action("retry_policy: {}"),
+			"value is required: one or more of " + validOn + " at route_config.routes[0].route.retry_policy.retry_on"},
+		{"blank retry_on", action("retry_policy: {retry_on: '  '}"),
+			"value is required: one or more of " + validOn + " at route_config.routes[0].route.retry_policy.retry_on"},
+		{"unknown retry condition", action("retry_policy: {retry_on: 'reset, 5xx'}"),
+			`unknown condition "5xx"; valid conditions are ` + validOn + " at route_config.routes[0].route.retry_policy.retry_on"},
+		{"retry conditions are case-sensitive", action("retry_policy: {retry_on: Reset}"),
+			`unknown condition "Reset"; valid conditions are ` + validOn + " at route_config.routes[0].route.retry_policy.retry_on"},
+		{"empty retry condition", action("retry_policy: {retry_on: 'reset,,connect-failure'}"),
+			`empty condition in "reset,,connect-failure"; valid conditions are ` + validOn + " at route_config.routes[0].route.retry_policy.retry_on"},
+		{"trailing comma in retry_on", action("retry_policy: {retry_on: 'reset,'}"),
+			`empty condition in "reset,"; valid conditions are ` + validOn + " at route_config.routes[0].route.retry_policy.retry_on"},
+		{"too many retries", action("retry_policy: {retry_on: reset, num_retries: 11}"),
+			"11 retries, at most 10 allowed at route_config.routes[0].route.retry_policy.num_retries"},
+		{"negative per-try timeout", action("retry_policy: {retry_on: reset, per_try_timeout: -1s}"),
+			"duration -1s is negative at route_config.routes[0].route.retry_policy.per_try_timeout"},
+		{"per-try timeout above the route's", action("timeout: 1s\n      retry_policy: {retry_on: reset, per_try_timeout: 1500ms}"),
+			"1.5s exceeds the route's timeout 1s at route_config.routes[0].route.retry_policy.per_try_timeout"},
+		{"retry policy of a later route", strings.Replace(base, "      cluster: c0\n", "      cluster: c0\n  - route: {cluster: c1, retry_policy: {retry_on: connect_failure}}\n", 1),
+			`unknown condition "connect_failure"; valid conditions are ` + validOn + " at route_config.routes[1].route.retry_policy.retry_on"},
 		{"filter without name", base + "meta_protocol_filters: [{}]\n",
 			"value is required at meta_protocol_filters[0].name"},
 		{"tracing above 100%", base + "tracing: {random_sampling: {value: 101}}\n",
@@ -87,6 +116,36 @@ func TestValidateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { expectParseError(t, tt.doc, tt.want) })
+	}
+}
+
+func TestValidateAcceptsRetryPolicies(t *testing.T) {
+	for _, fields := range []string{
+		"timeout: 0s",
+		"timeout: 2s",
+		"retry_policy: {retry_on: reset}",
+		"retry_policy: {retry_on: ' connect-failure ,reset,per-try-timeout ,  server-failure '}",
+		"retry_policy: {retry_on: 'reset, reset'}",
+		"retry_policy: {retry_on: reset, num_retries: 0}",
+		"retry_policy: {retry_on: reset, num_retries: 10}",
+		"timeout: 2s\n      retry_policy: {retry_on: per-try-timeout, per_try_timeout: 2s}",
+		// A zero timeout sets no route limit, so any per-try timeout fits.
+		"timeout: 0s\n      retry_policy: {retry_on: per-try-timeout, per_try_timeout: 5s}",
+		"retry_policy: {retry_on: per-try-timeout, per_try_timeout: 5s}",
+		"timeout: 1s\n      retry_policy: {retry_on: reset, per_try_timeout: 0s}",
+	} {
+		doc := strings.Replace(base, "      cluster: c0\n", "      cluster: c0\n      "+fields+"\n", 1)
+		if _, err := ParseProxy([]byte(doc)); err != nil {
+			t.Errorf("%s: %v", fields, err)
+		}
+	}
+}
+
+func TestValidateRouteConfigurationRetryPath(t *testing.T) {
+	_, err := ParseRouteConfiguration([]byte("routes: [{route: {cluster: a, retry_policy: {retry_on: 'reset, gateway-error'}}}]"))
+	const want = `route_configuration: unknown condition "gateway-error"; valid conditions are connect-failure, reset, per-try-timeout, server-failure at routes[0].route.retry_policy.retry_on`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant %s", err, want)
 	}
 }
 

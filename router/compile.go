@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/metaproxy/metaproxy/api/envoy"
 	routev1alpha "github.com/metaproxy/metaproxy/api/route/v1alpha"
@@ -12,7 +13,7 @@ import (
 // Compile builds a Table from Aeraki's RouteConfiguration. Warnings name
 // configured features the engine does not run yet.
 func Compile(rc *routev1alpha.RouteConfiguration) (t *Table, warnings []string, err error) {
-	t = &Table{Name: rc.GetName()}
+	var routes []*Route
 	for i, r := range rc.GetRoutes() {
 		where := fmt.Sprintf("route_config %q: routes[%d] (%q)", rc.GetName(), i, r.GetName())
 		cr := &Route{Name: r.GetName()}
@@ -40,7 +41,8 @@ func Compile(rc *routev1alpha.RouteConfiguration) (t *Table, warnings []string, 
 		default:
 			return nil, nil, fmt.Errorf("%s: route needs cluster or weighted_clusters", where)
 		}
-		cr.HashPolicy = a.GetHashPolicy()
+		// A copy: the table shares nothing with the configuration message.
+		cr.HashPolicy = slices.Clone(a.GetHashPolicy())
 		if len(cr.HashPolicy) > 0 {
 			warnings = append(warnings, where+": hash_policy is not implemented yet (no consistent-hash balancer); requests are balanced by the cluster's lb_policy")
 		}
@@ -50,18 +52,44 @@ func Compile(rc *routev1alpha.RouteConfiguration) (t *Table, warnings []string, 
 		if len(cr.Mirrors) > 0 {
 			warnings = append(warnings, where+": request_mirror_policies are not implemented yet; no request is mirrored")
 		}
+		cr.Timeout = a.GetTimeout().AsDuration()
+		if rp := a.GetRetryPolicy(); rp != nil {
+			if cr.Retry, err = compileRetryPolicy(rp); err != nil {
+				return nil, nil, fmt.Errorf("%s: route.retry_policy.%w", where, err)
+			}
+		}
 		for _, kv := range r.GetRequestMutation() {
 			cr.RequestMutation = append(cr.RequestMutation, codec.KV{Key: kv.GetKey(), Value: kv.GetValue()})
 		}
 		for _, kv := range r.GetResponseMutation() {
 			cr.ResponseMutation = append(cr.ResponseMutation, codec.KV{Key: kv.GetKey(), Value: kv.GetValue()})
 		}
-		t.Routes = append(t.Routes, cr)
+		routes = append(routes, cr)
 	}
-	if err := t.Validate(); err != nil {
+	if t, err = NewTable(rc.GetName(), routes); err != nil {
 		return nil, nil, fmt.Errorf("route_config %q: %w", rc.GetName(), err)
 	}
 	return t, warnings, nil
+}
+
+// compileRetryPolicy converts a retry_policy; an error starts with the
+// name of the offending field.
+func compileRetryPolicy(rp *routev1alpha.RetryPolicy) (RetryPolicy, error) {
+	on, err := ParseRetryOn(rp.GetRetryOn())
+	if err != nil {
+		return RetryPolicy{}, fmt.Errorf("retry_on: %w", err)
+	}
+	if on == 0 {
+		return RetryPolicy{}, fmt.Errorf("retry_on: at least one of %s is required", retryOnValid)
+	}
+	p := RetryPolicy{NumRetries: 1, PerTryTimeout: rp.GetPerTryTimeout().AsDuration(), On: on}
+	if n := rp.GetNumRetries(); n != nil {
+		if n.GetValue() > MaxRetries {
+			return RetryPolicy{}, fmt.Errorf("num_retries: %d retries, at most %d allowed", n.GetValue(), MaxRetries)
+		}
+		p.NumRetries = int(n.GetValue())
+	}
+	return p, nil
 }
 
 func millionths(rf *envoy.RuntimeFractionalPercent) uint32 {

@@ -8,15 +8,43 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/metaproxy/metaproxy/codec"
 )
 
 // Table is a compiled route configuration. Routes are tried in order; the
 // first whose matchers all match wins.
+//
+// A table that serves requests comes from Compile or NewTable, which
+// prepare what the request path reads (the weighted clusters' total
+// weight); a table is not modified afterwards, so any number of goroutines
+// may match against it.
 type Table struct {
 	Name   string
 	Routes []*Route
+}
+
+// NewTable prepares routes for serving and validates them (see
+// Table.Validate). It takes ownership of routes and of every Route: none
+// may be modified afterwards. Tables built by hand, in tests say, use it
+// as Compile does; a literal Table works only if no route has weighted
+// clusters.
+func NewTable(name string, routes []*Route) (*Table, error) {
+	for _, r := range routes {
+		if r == nil {
+			continue // Validate reports it
+		}
+		r.total = 0
+		for _, w := range r.Weighted {
+			r.total += uint64(w.Weight)
+		}
+	}
+	t := &Table{Name: name, Routes: routes}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // Route is one compiled route.
@@ -35,7 +63,108 @@ type Route struct {
 	HashPolicy []string
 	// Mirrors are clusters that get a copy of each request.
 	Mirrors []Mirror
-	total   uint64
+	// Timeout is the deadline of the whole request, retries included; it
+	// overrides the listener's request timeout. Zero: the route sets no
+	// limit and the listener's applies.
+	Timeout time.Duration
+	// Retry says when a failed request is sent again; the zero value never
+	// retries.
+	Retry RetryPolicy
+
+	// total is the sum of the weights of Weighted, set by NewTable.
+	total uint64
+}
+
+// MaxRetries is the largest RetryPolicy.NumRetries.
+const MaxRetries = 10
+
+// RetryPolicy is a route's retry policy (Envoy's RetryPolicy).
+type RetryPolicy struct {
+	// NumRetries is the number of attempts after the first.
+	NumRetries int
+	// PerTryTimeout bounds each attempt; zero: only the request's deadline
+	// does.
+	PerTryTimeout time.Duration
+	// On is the set of failures that are retried.
+	On RetryOn
+}
+
+// Enabled reports whether the policy retries anything.
+func (p *RetryPolicy) Enabled() bool { return p.NumRetries > 0 && p.On != 0 }
+
+// RetryOn is a set of retryable failures (the retry_on conditions).
+type RetryOn uint8
+
+// Retry conditions.
+const (
+	// RetryConnectFailure: no connection to the upstream host could be
+	// made ("connect-failure").
+	RetryConnectFailure RetryOn = 1 << iota
+	// RetryReset: the upstream connection closed before the response
+	// ("reset").
+	RetryReset
+	// RetryPerTryTimeout: the attempt's per-try timeout expired
+	// ("per-try-timeout").
+	RetryPerTryTimeout
+	// RetryServerFailure: a response the codec classifies as a server
+	// failure ("server-failure").
+	RetryServerFailure
+
+	retryOnAll = RetryConnectFailure | RetryReset | RetryPerTryTimeout | RetryServerFailure
+)
+
+// retryOnNames are the retry_on names of the conditions, in bit order.
+var retryOnNames = [...]string{"connect-failure", "reset", "per-try-timeout", "server-failure"}
+
+const retryOnValid = "connect-failure, reset, per-try-timeout, server-failure"
+
+// ParseRetryOn parses retry_on: a comma-separated list of condition names,
+// blanks around the commas allowed. A blank s is the empty set; an empty
+// item or an unknown name is an error.
+func ParseRetryOn(s string) (RetryOn, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, nil
+	}
+	var on RetryOn
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return 0, fmt.Errorf("empty condition in %q; valid conditions are %s", s, retryOnValid)
+		}
+		bit := RetryOn(0)
+		for i, name := range retryOnNames {
+			if item == name {
+				bit = 1 << i
+				break
+			}
+		}
+		if bit == 0 {
+			return 0, fmt.Errorf("unknown condition %q; valid conditions are %s", item, retryOnValid)
+		}
+		on |= bit
+	}
+	return on, nil
+}
+
+// String returns the retry_on form of o: names joined by commas, in the
+// order of the constants; "" for the empty set.
+func (o RetryOn) String() string {
+	var b strings.Builder
+	for i, name := range retryOnNames {
+		if o&(1<<i) != 0 {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(name)
+		}
+	}
+	if rest := o &^ retryOnAll; rest != 0 {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "RetryOn(%#x)", uint8(rest))
+	}
+	return b.String()
 }
 
 // WeightedCluster is one target of a traffic split.
@@ -188,22 +317,37 @@ func (m *Matcher) matchValue(v string) bool {
 	return false
 }
 
-// Validate checks a table built by hand or by a converter.
+// Validate checks that t can serve requests: every route has a target,
+// weighted clusters have names, a non-zero total weight and were prepared
+// by NewTable (or Compile), matchers are complete, and timeouts and retry
+// policies are in range. It only reads t, so it may run on a table in
+// use.
 func (t *Table) Validate() error {
 	for i, r := range t.Routes {
+		if r == nil {
+			return fmt.Errorf("route %d: nil", i)
+		}
 		where := fmt.Sprintf("route %d (%q)", i, r.Name)
 		if r.Cluster == "" && len(r.Weighted) == 0 {
 			return fmt.Errorf("%s: no cluster", where)
 		}
-		r.total = 0
+		var total uint64
 		for _, w := range r.Weighted {
 			if w.Name == "" {
 				return fmt.Errorf("%s: weighted cluster without a name", where)
 			}
-			r.total += uint64(w.Weight)
+			total += uint64(w.Weight)
 		}
-		if len(r.Weighted) > 0 && r.total == 0 {
+		switch {
+		case len(r.Weighted) > 0 && total == 0:
 			return fmt.Errorf("%s: weighted clusters have a total weight of 0", where)
+		case r.total != total && r.total == 0:
+			return fmt.Errorf("%s: weighted clusters not prepared: build the table with router.NewTable", where)
+		case r.total != total:
+			return fmt.Errorf("%s: weighted clusters changed after router.NewTable (total weight %d, prepared %d)", where, total, r.total)
+		}
+		if err := r.validateTimeouts(); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
 		}
 		for _, m := range r.Matchers {
 			if m.Key == "" {
@@ -213,6 +357,23 @@ func (t *Table) Validate() error {
 				return fmt.Errorf("%s: regex matcher %q without a regex", where, m.Key)
 			}
 		}
+	}
+	return nil
+}
+
+func (r *Route) validateTimeouts() error {
+	p := &r.Retry
+	switch {
+	case r.Timeout < 0:
+		return fmt.Errorf("timeout %v is negative", r.Timeout)
+	case p.PerTryTimeout < 0:
+		return fmt.Errorf("retry per-try timeout %v is negative", p.PerTryTimeout)
+	case r.Timeout > 0 && p.PerTryTimeout > r.Timeout:
+		return fmt.Errorf("retry per-try timeout %v exceeds the route's timeout %v", p.PerTryTimeout, r.Timeout)
+	case p.NumRetries < 0 || p.NumRetries > MaxRetries:
+		return fmt.Errorf("%d retries, want 0 to %d", p.NumRetries, MaxRetries)
+	case p.On&^retryOnAll != 0:
+		return fmt.Errorf("unknown retry conditions %v", p.On&^retryOnAll)
 	}
 	return nil
 }

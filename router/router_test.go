@@ -88,8 +88,7 @@ func TestCompileAndMatch(t *testing.T) {
 
 func TestWeightedSplit(t *testing.T) {
 	r := &Route{Weighted: []WeightedCluster{{"e", 1}, {"f", 3}}}
-	tbl := &Table{Routes: []*Route{r}}
-	if err := tbl.Validate(); err != nil {
+	if _, err := NewTable("split", []*Route{r}); err != nil {
 		t.Fatal(err)
 	}
 	n := map[string]int{}

@@ -13,6 +13,8 @@ import (
 	envoy "github.com/metaproxy/metaproxy/api/envoy"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -223,8 +225,16 @@ type RouteAction struct {
 	HashPolicy []string `protobuf:"bytes,10,rep,name=hash_policy,json=hashPolicy,proto3" json:"hash_policy,omitempty"`
 	// Mirror policies.
 	RequestMirrorPolicies []*RouteAction_RequestMirrorPolicy `protobuf:"bytes,11,rep,name=request_mirror_policies,json=requestMirrorPolicies,proto3" json:"request_mirror_policies,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// metaproxy extension (Envoy's RouteAction.timeout): the deadline of the
+	// whole request, retries included. It overrides the listener's
+	// request_timeout for requests of this route. Unset or zero: no route
+	// limit, the listener's request_timeout applies.
+	Timeout *durationpb.Duration `protobuf:"bytes,100,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// metaproxy extension (Envoy's RouteAction.retry_policy): when and how
+	// often a failed request is sent again. Unset: no retries.
+	RetryPolicy   *RetryPolicy `protobuf:"bytes,101,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RouteAction) Reset() {
@@ -296,6 +306,20 @@ func (x *RouteAction) GetRequestMirrorPolicies() []*RouteAction_RequestMirrorPol
 	return nil
 }
 
+func (x *RouteAction) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *RouteAction) GetRetryPolicy() *RetryPolicy {
+	if x != nil {
+		return x.RetryPolicy
+	}
+	return nil
+}
+
 type isRouteAction_ClusterSpecifier interface {
 	isRouteAction_ClusterSpecifier()
 }
@@ -315,6 +339,82 @@ func (*RouteAction_Cluster) isRouteAction_ClusterSpecifier() {}
 
 func (*RouteAction_WeightedClusters) isRouteAction_ClusterSpecifier() {}
 
+// RetryPolicy is a metaproxy extension with the names of Envoy's
+// RetryPolicy.
+type RetryPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retries after the first attempt (at most 10). Unset: 1, Envoy's
+	// default; zero: no retries.
+	NumRetries *wrapperspb.UInt32Value `protobuf:"bytes,1,opt,name=num_retries,json=numRetries,proto3" json:"num_retries,omitempty"`
+	// The deadline of each attempt; the route's timeout still bounds the
+	// whole request (per_try_timeout must not exceed it). Unset or zero: an
+	// attempt is bounded only by the request's deadline.
+	PerTryTimeout *durationpb.Duration `protobuf:"bytes,2,opt,name=per_try_timeout,json=perTryTimeout,proto3" json:"per_try_timeout,omitempty"`
+	// When to retry (required): a comma-separated list of
+	//
+	//	connect-failure  no connection to the upstream host could be made;
+	//	reset            the upstream connection closed before the response;
+	//	per-try-timeout  the attempt's per_try_timeout expired;
+	//	server-failure   the response is one the codec classifies as a
+	//	                 server failure.
+	//
+	// Blanks around the commas are ignored.
+	RetryOn       string `protobuf:"bytes,3,opt,name=retry_on,json=retryOn,proto3" json:"retry_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryPolicy) Reset() {
+	*x = RetryPolicy{}
+	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryPolicy) ProtoMessage() {}
+
+func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
+func (*RetryPolicy) Descriptor() ([]byte, []int) {
+	return file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RetryPolicy) GetNumRetries() *wrapperspb.UInt32Value {
+	if x != nil {
+		return x.NumRetries
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetPerTryTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.PerTryTimeout
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetRetryOn() string {
+	if x != nil {
+		return x.RetryOn
+	}
+	return ""
+}
+
 // KeyValue is a mutation entry.
 type KeyValue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -328,7 +428,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[4]
+	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +440,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[4]
+	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +453,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_rawDescGZIP(), []int{4}
+	return file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *KeyValue) GetKey() string {
@@ -384,7 +484,7 @@ type RouteAction_RequestMirrorPolicy struct {
 
 func (x *RouteAction_RequestMirrorPolicy) Reset() {
 	*x = RouteAction_RequestMirrorPolicy{}
-	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[5]
+	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +496,7 @@ func (x *RouteAction_RequestMirrorPolicy) String() string {
 func (*RouteAction_RequestMirrorPolicy) ProtoMessage() {}
 
 func (x *RouteAction_RequestMirrorPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[5]
+	mi := &file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +530,7 @@ var File_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto protoreflec
 
 const file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_rawDesc = "" +
 	"\n" +
-	";aeraki/meta_protocol_proxy/config/route/v1alpha/route.proto\x12/aeraki.meta_protocol_proxy.config.route.v1alpha\x1a metaproxy/envoy/v3/percent.proto\x1a\x1emetaproxy/envoy/v3/route.proto\"x\n" +
+	";aeraki/meta_protocol_proxy/config/route/v1alpha/route.proto\x12/aeraki.meta_protocol_proxy.config.route.v1alpha\x1a\x1egoogle/protobuf/duration.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a metaproxy/envoy/v3/percent.proto\x1a\x1emetaproxy/envoy/v3/route.proto\"x\n" +
 	"\x12RouteConfiguration\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12N\n" +
 	"\x06routes\x18\x02 \x03(\v26.aeraki.meta_protocol_proxy.config.route.v1alpha.RouteR\x06routes\"\x90\x03\n" +
@@ -442,18 +542,25 @@ const file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_rawDesc =
 	"\x11response_mutation\x18\x14 \x03(\v29.aeraki.meta_protocol_proxy.config.route.v1alpha.KeyValueR\x10responseMutation\"K\n" +
 	"\n" +
 	"RouteMatch\x12=\n" +
-	"\bmetadata\x18\x01 \x03(\v2!.metaproxy.envoy.v3.HeaderMatcherR\bmetadata\"\xc9\x03\n" +
+	"\bmetadata\x18\x01 \x03(\v2!.metaproxy.envoy.v3.HeaderMatcherR\bmetadata\"\xdf\x04\n" +
 	"\vRouteAction\x12\x1a\n" +
 	"\acluster\x18\x01 \x01(\tH\x00R\acluster\x12R\n" +
 	"\x11weighted_clusters\x18\x02 \x01(\v2#.metaproxy.envoy.v3.WeightedClusterH\x00R\x10weightedClusters\x12\x1f\n" +
 	"\vhash_policy\x18\n" +
 	" \x03(\tR\n" +
 	"hashPolicy\x12\x88\x01\n" +
-	"\x17request_mirror_policies\x18\v \x03(\v2P.aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicyR\x15requestMirrorPolicies\x1a\x88\x01\n" +
+	"\x17request_mirror_policies\x18\v \x03(\v2P.aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicyR\x15requestMirrorPolicies\x123\n" +
+	"\atimeout\x18d \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12_\n" +
+	"\fretry_policy\x18e \x01(\v2<.aeraki.meta_protocol_proxy.config.route.v1alpha.RetryPolicyR\vretryPolicy\x1a\x88\x01\n" +
 	"\x13RequestMirrorPolicy\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12W\n" +
 	"\x10runtime_fraction\x18\x02 \x01(\v2,.metaproxy.envoy.v3.RuntimeFractionalPercentR\x0fruntimeFractionB\x13\n" +
-	"\x11cluster_specifier\"2\n" +
+	"\x11cluster_specifier\"\xaa\x01\n" +
+	"\vRetryPolicy\x12=\n" +
+	"\vnum_retries\x18\x01 \x01(\v2\x1c.google.protobuf.UInt32ValueR\n" +
+	"numRetries\x12A\n" +
+	"\x0fper_try_timeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\rperTryTimeout\x12\x19\n" +
+	"\bretry_on\x18\x03 \x01(\tR\aretryOn\"2\n" +
 	"\bKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05valueB?Z=github.com/metaproxy/metaproxy/api/route/v1alpha;routev1alphab\x06proto3"
@@ -470,33 +577,40 @@ func file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_rawDescGZI
 	return file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_rawDescData
 }
 
-var file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_goTypes = []any{
 	(*RouteConfiguration)(nil),              // 0: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteConfiguration
 	(*Route)(nil),                           // 1: aeraki.meta_protocol_proxy.config.route.v1alpha.Route
 	(*RouteMatch)(nil),                      // 2: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteMatch
 	(*RouteAction)(nil),                     // 3: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction
-	(*KeyValue)(nil),                        // 4: aeraki.meta_protocol_proxy.config.route.v1alpha.KeyValue
-	(*RouteAction_RequestMirrorPolicy)(nil), // 5: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicy
-	(*envoy.HeaderMatcher)(nil),             // 6: metaproxy.envoy.v3.HeaderMatcher
-	(*envoy.WeightedCluster)(nil),           // 7: metaproxy.envoy.v3.WeightedCluster
-	(*envoy.RuntimeFractionalPercent)(nil),  // 8: metaproxy.envoy.v3.RuntimeFractionalPercent
+	(*RetryPolicy)(nil),                     // 4: aeraki.meta_protocol_proxy.config.route.v1alpha.RetryPolicy
+	(*KeyValue)(nil),                        // 5: aeraki.meta_protocol_proxy.config.route.v1alpha.KeyValue
+	(*RouteAction_RequestMirrorPolicy)(nil), // 6: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicy
+	(*envoy.HeaderMatcher)(nil),             // 7: metaproxy.envoy.v3.HeaderMatcher
+	(*envoy.WeightedCluster)(nil),           // 8: metaproxy.envoy.v3.WeightedCluster
+	(*durationpb.Duration)(nil),             // 9: google.protobuf.Duration
+	(*wrapperspb.UInt32Value)(nil),          // 10: google.protobuf.UInt32Value
+	(*envoy.RuntimeFractionalPercent)(nil),  // 11: metaproxy.envoy.v3.RuntimeFractionalPercent
 }
 var file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_depIdxs = []int32{
-	1, // 0: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteConfiguration.routes:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.Route
-	2, // 1: aeraki.meta_protocol_proxy.config.route.v1alpha.Route.match:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.RouteMatch
-	3, // 2: aeraki.meta_protocol_proxy.config.route.v1alpha.Route.route:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction
-	4, // 3: aeraki.meta_protocol_proxy.config.route.v1alpha.Route.request_mutation:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.KeyValue
-	4, // 4: aeraki.meta_protocol_proxy.config.route.v1alpha.Route.response_mutation:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.KeyValue
-	6, // 5: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteMatch.metadata:type_name -> metaproxy.envoy.v3.HeaderMatcher
-	7, // 6: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.weighted_clusters:type_name -> metaproxy.envoy.v3.WeightedCluster
-	5, // 7: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.request_mirror_policies:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicy
-	8, // 8: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicy.runtime_fraction:type_name -> metaproxy.envoy.v3.RuntimeFractionalPercent
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	1,  // 0: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteConfiguration.routes:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.Route
+	2,  // 1: aeraki.meta_protocol_proxy.config.route.v1alpha.Route.match:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.RouteMatch
+	3,  // 2: aeraki.meta_protocol_proxy.config.route.v1alpha.Route.route:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction
+	5,  // 3: aeraki.meta_protocol_proxy.config.route.v1alpha.Route.request_mutation:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.KeyValue
+	5,  // 4: aeraki.meta_protocol_proxy.config.route.v1alpha.Route.response_mutation:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.KeyValue
+	7,  // 5: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteMatch.metadata:type_name -> metaproxy.envoy.v3.HeaderMatcher
+	8,  // 6: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.weighted_clusters:type_name -> metaproxy.envoy.v3.WeightedCluster
+	6,  // 7: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.request_mirror_policies:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicy
+	9,  // 8: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.timeout:type_name -> google.protobuf.Duration
+	4,  // 9: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.retry_policy:type_name -> aeraki.meta_protocol_proxy.config.route.v1alpha.RetryPolicy
+	10, // 10: aeraki.meta_protocol_proxy.config.route.v1alpha.RetryPolicy.num_retries:type_name -> google.protobuf.UInt32Value
+	9,  // 11: aeraki.meta_protocol_proxy.config.route.v1alpha.RetryPolicy.per_try_timeout:type_name -> google.protobuf.Duration
+	11, // 12: aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicy.runtime_fraction:type_name -> metaproxy.envoy.v3.RuntimeFractionalPercent
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_init() }
@@ -514,7 +628,7 @@ func file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_rawDesc), len(file_aeraki_meta_protocol_proxy_config_route_v1alpha_route_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
