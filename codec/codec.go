@@ -82,11 +82,29 @@ func (k Kind) String() string {
 // Status is the outcome carried by a response.
 type Status uint8
 
-// Response outcomes.
+// Response outcomes. The proxy's own local errors are not a Status: they
+// never come from an upstream (see filter.Outcome).
 const (
-	StatusOK    Status = iota // the call succeeded
-	StatusError               // the call failed (exception, non-OK status)
+	// StatusOK: the call succeeded.
+	StatusOK Status = iota
+	// StatusError: an application error, the callee's own answer (a Dubbo
+	// response carrying an exception, a Thrift reply with a declared
+	// exception). The server worked; retrying elsewhere would not help.
+	StatusError
+	// StatusServerFailure: the server failed to process the call (a Dubbo
+	// response with a non-OK status, a Thrift TApplicationException). What
+	// retry_on server-failure retries and outlier detection counts.
+	StatusServerFailure
 )
+
+var statusNames = [...]string{"ok", "error", "server_failure"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "unknown"
+}
 
 // Message is one decoded frame. The proxy reuses Messages: codecs must not
 // keep a *Message after Decode returns.

@@ -103,11 +103,12 @@ func (c *Codec) decodeRequest(body []byte, m *codec.Metadata) error {
 
 // decodeResponse sets the status and the attachments of a response.
 func (c *Codec) decodeResponse(h header, body []byte, msg *codec.Message) error {
-	msg.Status = codec.StatusError
+	if h.status != StatusOK {
+		// The server did not process the call (timeout, bad request,
+		// service not found, server error).
+		msg.Status = codec.StatusServerFailure
+	}
 	if h.serial() != serialHessian2 {
-		if h.status == StatusOK {
-			msg.Status = codec.StatusOK
-		}
 		return nil
 	}
 	c.r.reset(body)
@@ -124,8 +125,8 @@ func (c *Codec) decodeResponse(h header, body []byte, msg *codec.Message) error 
 	if err != nil {
 		return err
 	}
-	if kind != responseWithException && kind != responseWithExceptionWithAttachments {
-		msg.Status = codec.StatusOK
+	if kind == responseWithException || kind == responseWithExceptionWithAttachments {
+		msg.Status = codec.StatusError // the provider's method threw
 	}
 	if att < 0 {
 		return nil

@@ -17,8 +17,8 @@ func TestGoldens(t *testing.T) {
 			if m.Kind.String() != w.Kind || m.ID != w.ID || m.HeartbeatRequest != w.HeartbeatRequest {
 				t.Errorf("got kind=%v id=%d hb=%v, want %s %d %v", m.Kind, m.ID, m.HeartbeatRequest, w.Kind, w.ID, w.HeartbeatRequest)
 			}
-			if m.Kind == codec.KindResponse && [...]string{"ok", "error"}[m.Status] != w.Status {
-				t.Errorf("status %d, want %s", m.Status, w.Status)
+			if m.Kind == codec.KindResponse && (m.Status == codec.StatusOK) != (w.Status == "ok") {
+				t.Errorf("status %v, want %s", m.Status, w.Status)
 			}
 			if m.Meta.Len() != len(w.Meta) {
 				t.Errorf("%d metadata entries %v, want %d %v", m.Meta.Len(), m.Meta.All(), len(w.Meta), w.Meta)
@@ -61,4 +61,38 @@ func TestConformance(t *testing.T) {
 	}
 	t.Run("Hessian2", func(t *testing.T) { codectest.Run(t, s) })
 	t.Run("OtherSerialization", func(t *testing.T) { codectest.Run(t, opaque) })
+}
+
+// TestResponseClasses: a provider's exception is an application error, a
+// non-OK status a server failure.
+func TestResponseClasses(t *testing.T) {
+	want := map[string]codec.Status{"lib_rsp_value": codec.StatusOK, "lib_rsp_exception": codec.StatusError,
+		"lib_rsp_exception_attachments": codec.StatusError, "lib_rsp_service_not_found": codec.StatusServerFailure,
+		"go_response_error_1": codec.StatusError}
+	seen := 0
+	for _, g := range loadGoldens(t) {
+		if st, ok := want[g.Name]; ok {
+			seen++
+			if m := decodeFrame(t, g.Frame); m.Status != st {
+				t.Errorf("%s: %v, want %v", g.Name, m.Status, st)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("found %d of %d goldens", seen, len(want))
+	}
+}
+
+func TestProbeRequestIsAHeartbeat(t *testing.T) {
+	f, _ := NewFactory(Options{})
+	c := f.NewCodec()
+	p := c.(codec.Prober).ProbeRequest(nil, 42)
+	if n, err := c.Split(p); err != nil || n != len(p) {
+		t.Fatalf("split %d %v", n, err)
+	}
+	var m codec.Message
+	m.Frame = p
+	if err := c.Decode(p, &m); err != nil || m.Kind != codec.KindHeartbeat || !m.HeartbeatRequest || m.ID != 42 {
+		t.Fatalf("%v: %v hb=%v id=%d", err, m.Kind, m.HeartbeatRequest, m.ID)
+	}
 }

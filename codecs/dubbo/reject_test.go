@@ -20,7 +20,7 @@ func TestRejectReply(t *testing.T) {
 	}
 	out := c.RejectReply(nil, big[:HeaderLen], &codec.Error{Type: codec.ErrBadRequest, Message: "frame too large"})
 	d, n, err := codectest.DecodeOne(NewCodecForTest(), out)
-	if err != nil || n != len(out) || d.Kind != codec.KindResponse || d.Status != codec.StatusError ||
+	if err != nil || n != len(out) || d.Kind != codec.KindResponse || d.Status != codec.StatusServerFailure ||
 		d.ID != binary.BigEndian.Uint64(big[4:12]) {
 		t.Fatalf("reject reply %+v n=%d err=%v", d, n, err)
 	}

@@ -58,6 +58,15 @@ func (c *Codec) HeartbeatReply(dst []byte, req *codec.Message) []byte {
 	return append(dst, 'N', 'N')
 }
 
+// ProbeRequest implements codec.Prober: a two-way heartbeat request (an
+// event with a Hessian 2 null body), which Dubbo servers answer with a
+// heartbeat response.
+func (c *Codec) ProbeRequest(dst []byte, id uint64) []byte {
+	dst = appendHeader(dst, flagRequest|flagTwoWay|flagEvent|serialHessian2, 0, id)
+	binary.BigEndian.PutUint32(dst[len(dst)-4:], 1)
+	return append(dst, 'N')
+}
+
 // appendHeader appends a header with a zero body length.
 func appendHeader(dst []byte, flags, status byte, id uint64) []byte {
 	dst = append(dst, magicHigh, magicLow, flags, status)

@@ -54,7 +54,7 @@ func TestErrorReply(t *testing.T) {
 		t.Errorf("body reads as %q (%d of %d bytes), %v; want %q", msg, n, h.bodyLen, err, e.Error())
 	}
 	m := decodeFrame(t, out)
-	if m.Kind != codec.KindResponse || m.Status != codec.StatusError || m.ID != req.ID {
+	if m.Kind != codec.KindResponse || m.Status != codec.StatusServerFailure || m.ID != req.ID {
 		t.Errorf("reply decodes as kind %v status %v id %d", m.Kind, m.Status, m.ID)
 	}
 

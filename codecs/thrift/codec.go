@@ -188,7 +188,7 @@ func (c *Codec) Decode(frame []byte, msg *codec.Message) error {
 		}
 	case msgException:
 		msg.Kind = codec.KindResponse
-		msg.Status = codec.StatusError
+		msg.Status = codec.StatusServerFailure // a TApplicationException
 		msg.Meta.Set(KeyMessageType, "exception")
 	}
 	return nil

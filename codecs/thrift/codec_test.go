@@ -203,7 +203,7 @@ func TestMetadata(t *testing.T) {
 	if m := decodeFrame(t, c, reqs[4]); m.ID != 0xfffffffe {
 		t.Errorf("sequence id -2 decoded as %d", m.ID)
 	}
-	statuses := []codec.Status{codec.StatusOK, codec.StatusError, codec.StatusError, codec.StatusOK, codec.StatusOK}
+	statuses := []codec.Status{codec.StatusOK, codec.StatusError, codec.StatusServerFailure, codec.StatusOK, codec.StatusOK}
 	r := mustFactory(t, Config{}).NewCodec()
 	for i, f := range rsps {
 		if m := decodeFrame(t, r, f); m.Kind != codec.KindResponse || m.Status != statuses[i] {

@@ -60,7 +60,7 @@ func TestRejectReply(t *testing.T) {
 					continue
 				}
 				d, n, err := codectest.DecodeOne(full.NewCodec(), out)
-				if err != nil || n != len(out) || d.Kind != codec.KindResponse || d.Status != codec.StatusError || d.ID != want.ID || d.Variant != want.Variant {
+				if err != nil || n != len(out) || d.Kind != codec.KindResponse || d.Status != codec.StatusServerFailure || d.ID != want.ID || d.Variant != want.Variant {
 					t.Errorf("request %d: reply %+v n=%d/%d err=%v, want an exception for seq %d", i, d, n, len(out), err, want.ID)
 				}
 				if got := metaValue(d.Meta, codec.KeyMethod); got != want.Meta.Value(codec.KeyMethod) {
@@ -136,7 +136,7 @@ func TestRejectReplyHugeFrames(t *testing.T) {
 					}
 					out := c.(codec.Rejecter).RejectReply(nil, big, codec.Errorf(codec.ErrBadRequest, "too large"))
 					d, k, err := codectest.DecodeOne(f.NewCodec(), out)
-					if err != nil || k != len(out) || d.Kind != codec.KindResponse || d.Status != codec.StatusError || d.ID != want.ID || d.Variant != want.Variant {
+					if err != nil || k != len(out) || d.Kind != codec.KindResponse || d.Status != codec.StatusServerFailure || d.ID != want.ID || d.Variant != want.Variant {
 						t.Errorf("%s: reply % x: %+v n=%d err=%v, want an exception for seq %d", name, out[:min(len(out), 16)], d, k, err, want.ID)
 					}
 				}
@@ -175,7 +175,7 @@ func TestRejectReplyHugeFrames(t *testing.T) {
 	}
 	out := c.(codec.Rejecter).RejectReply(nil, unframed[3], codec.Errorf(codec.ErrBadRequest, "x"))
 	d, k, err := codectest.DecodeOne(mustFactory(t, Config{}).NewCodec(), out)
-	if err != nil || k != len(out) || d.Variant != Variant(TransportUnframed, ProtocolBinary) || d.ID != 300 || d.Status != codec.StatusError {
+	if err != nil || k != len(out) || d.Variant != Variant(TransportUnframed, ProtocolBinary) || d.ID != 300 || d.Status != codec.StatusServerFailure {
 		t.Errorf("unframed: reply %+v n=%d err=%v", d, k, err)
 	}
 }

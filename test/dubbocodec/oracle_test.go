@@ -161,7 +161,10 @@ func decode(t *testing.T, frame []byte) (want, *codec.Message) {
 	}
 	w := want{Kind: m.Kind.String(), ID: m.ID, HeartbeatRequest: m.HeartbeatRequest, Meta: map[string]string{}}
 	if m.Kind == codec.KindResponse {
-		w.Status = [...]string{"ok", "error"}[m.Status]
+		w.Status = "ok" // the goldens say "error" for every other status
+		if m.Status != codec.StatusOK {
+			w.Status = "error"
+		}
 	}
 	for _, kv := range m.Meta.All() {
 		w.Meta[kv.Key] = kv.Value

@@ -112,7 +112,7 @@ func expect(lib Parsed) (codec.Kind, codec.Status) {
 	case thrift.ONEWAY:
 		return codec.KindOneway, codec.StatusOK
 	case thrift.EXCEPTION:
-		return codec.KindResponse, codec.StatusError
+		return codec.KindResponse, codec.StatusServerFailure
 	}
 	if bytes.Contains(lib.Body, []byte(`"err":{`)) {
 		return codec.KindResponse, codec.StatusError

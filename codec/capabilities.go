@@ -1,0 +1,61 @@
+package codec
+
+// Optional capabilities. A Codec (or its Factory) declares what its
+// protocol needs from the engine beyond independent, id-correlated requests
+// and responses; the engine refuses, at configuration time, a codec that
+// declares a mode it does not run, rather than proxying it wrongly.
+
+// Side says which connections a codec can parse.
+type Side uint8
+
+// Codec sides.
+const (
+	// SideBoth: requests from clients and responses from servers (every
+	// request/response protocol).
+	SideBoth Side = iota
+	// SideDownstream: only the client side; upstream connections use
+	// another codec.
+	SideDownstream
+	// SideUpstream: only the server side.
+	SideUpstream
+)
+
+// Capabilities describe a protocol's needs. The zero value is a
+// request/response protocol with ids, both sides, client speaks first.
+type Capabilities struct {
+	// Side is which connections the codec parses.
+	Side Side
+	// OrderedResponses: responses carry no id and must reach each client in
+	// the order of its requests (Redis); upstream connections answer in
+	// FIFO order.
+	OrderedResponses bool
+	// Streams: the protocol carries streams (KindStreamInit, Data, Close)
+	// that are routed once and stay bound to one upstream connection (tRPC).
+	Streams bool
+	// ServerFirst: the server speaks first on a new connection (MySQL's
+	// handshake); a downstream connection is bound to one upstream
+	// connection for its life.
+	ServerFirst bool
+}
+
+// Capable is implemented by a Factory whose protocol needs more than the
+// zero Capabilities.
+type Capable interface {
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf returns f's capabilities.
+func CapabilitiesOf(f Factory) Capabilities {
+	if c, ok := f.(Capable); ok {
+		return c.Capabilities()
+	}
+	return Capabilities{}
+}
+
+// Prober is implemented by codecs that can build a request to probe an
+// upstream's health at the protocol level (a Dubbo heartbeat). The answer
+// comes back as a KindHeartbeat (or KindResponse) message with id.
+type Prober interface {
+	// ProbeRequest appends a probe request with id to dst.
+	ProbeRequest(dst []byte, id uint64) []byte
+}
