@@ -3,6 +3,7 @@ module github.com/metaproxy/metaproxy
 go 1.24.6
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/cncf/xds/go v0.0.0-20260202195803-dba9d589def2
 	github.com/envoyproxy/envoy v1.36.2
 	go.uber.org/goleak v1.3.0

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,8 @@ import (
 type Host struct {
 	// Addr is the literal "ip:port" dialled.
 	Addr string
-	// Weight is the load-balancing weight.
+	// Weight is the load-balancing weight the host was created with (an
+	// Update that keeps the host with another weight balances by the new one).
 	Weight uint32
 
 	active      atomic.Int64 // requests in flight, for LEAST_REQUEST
@@ -99,11 +99,14 @@ func (h *Host) ConnectFailures() int { return int(h.failures.Load()) }
 // Cluster is a named set of hosts with a balancer.
 type Cluster struct {
 	cfg    Config
-	hosts  atomic.Pointer[[]*Host]
-	rr     atomic.Uint64
+	set    atomic.Pointer[hostSet]
 	log    *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu       sync.Mutex // serialises host set swaps; guards watchers
+	watchers []watcher
+	watchSeq uint64
 }
 
 // Name returns the cluster name.
@@ -112,54 +115,12 @@ func (c *Cluster) Name() string { return c.cfg.Name }
 // ConnectTimeout returns the cluster's connect timeout.
 func (c *Cluster) ConnectTimeout() time.Duration { return c.cfg.ConnectTimeout }
 
-// Hosts returns the current hosts. The slice must not be modified.
-func (c *Cluster) Hosts() []*Host { return *c.hosts.Load() }
+// MaxRetries returns the most retries that may be in flight to the cluster
+// at once: the DEFAULT-priority circuit breaker's max_retries.
+func (c *Cluster) MaxRetries() int { return c.cfg.MaxRetries }
 
-// Pick chooses a host for a request, skipping ejected hosts. When every host
-// is ejected it still picks one (Envoy's panic mode) so that a cluster whose
-// hosts all failed recovers as soon as one is back. It returns nil only when
-// the cluster has no hosts at all.
-func (c *Cluster) Pick(now time.Time) *Host {
-	hosts := *c.hosts.Load()
-	n := len(hosts)
-	switch n {
-	case 0:
-		return nil
-	case 1:
-		return hosts[0]
-	}
-	switch c.cfg.LBPolicy {
-	case "LEAST_REQUEST":
-		// Power of two choices among healthy hosts.
-		var best *Host
-		for range 2 {
-			h := hosts[rand.IntN(n)]
-			if !h.Healthy(now) {
-				continue
-			}
-			if best == nil || h.Active() < best.Active() {
-				best = h
-			}
-		}
-		if best != nil {
-			return best
-		}
-	case "RANDOM":
-		for range n {
-			if h := hosts[rand.IntN(n)]; h.Healthy(now) {
-				return h
-			}
-		}
-	default:
-		start := c.rr.Add(1)
-		for i := range uint64(n) {
-			if h := hosts[(start+i)%uint64(n)]; h.Healthy(now) {
-				return h
-			}
-		}
-	}
-	return hosts[c.rr.Add(1)%uint64(n)]
-}
+// Hosts returns the current hosts. The slice must not be modified.
+func (c *Cluster) Hosts() []*Host { return c.set.Load().hosts }
 
 // New builds a cluster. STATIC clusters need IP literals; STRICT_DNS clusters
 // resolve their hosts now and every DNSRefreshRate until Close.
@@ -167,53 +128,29 @@ func New(cfg Config, log *slog.Logger) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := checkLB(&cfg); err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", cfg.Name, err)
+	}
 	c := &Cluster{cfg: cfg, log: log.With("cluster", cfg.Name)}
-	empty := []*Host{}
-	c.hosts.Store(&empty)
+	c.set.Store(&hostSet{lb: none{}})
 	switch cfg.Type {
 	case StrictDNS:
-		hosts, err := resolve(context.Background(), cfg.Endpoints, nil)
+		ms, err := resolve(context.Background(), cfg.Endpoints)
 		if err != nil {
 			c.log.Warn("initial DNS resolution failed; retrying", "err", err)
 		}
-		c.hosts.Store(&hosts)
+		c.swap(ms)
 		ctx, cancel := context.WithCancel(context.Background())
 		c.cancel, c.done = cancel, make(chan struct{})
 		go c.refresh(ctx)
 	default:
-		hosts := make([]*Host, 0, len(cfg.Endpoints))
-		for _, ep := range cfg.Endpoints {
-			ip, err := netip.ParseAddr(ep.Host)
-			if err != nil {
-				return nil, fmt.Errorf("cluster %q: STATIC endpoint %q is not an IP address (use type STRICT_DNS for host names)", cfg.Name, ep.Host)
-			}
-			hosts = append(hosts, &Host{Addr: netip.AddrPortFrom(ip, uint16(ep.Port)).String(), Weight: ep.Weight})
+		ms, err := staticMembers(cfg.Name, cfg.Endpoints)
+		if err != nil {
+			return nil, err
 		}
-		hosts = expandWeights(hosts)
-		c.hosts.Store(&hosts)
+		c.swap(ms)
 	}
 	return c, nil
-}
-
-// expandWeights repeats hosts by weight (bounded) so round robin honours
-// weights without per-pick arithmetic.
-func expandWeights(hosts []*Host) []*Host {
-	uniform := true
-	for _, h := range hosts {
-		if h.Weight > 1 {
-			uniform = false
-		}
-	}
-	if uniform {
-		return hosts
-	}
-	var out []*Host
-	for _, h := range hosts {
-		for range min(h.Weight, 128) {
-			out = append(out, h)
-		}
-	}
-	return out
 }
 
 func (c *Cluster) refresh(ctx context.Context) {
@@ -226,23 +163,19 @@ func (c *Cluster) refresh(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		hosts, err := resolve(ctx, c.cfg.Endpoints, *c.hosts.Load())
+		ms, err := resolve(ctx, c.cfg.Endpoints)
 		if err != nil {
 			c.log.Warn("DNS refresh failed; keeping previous hosts", "err", err)
 			continue
 		}
-		c.hosts.Store(&hosts)
+		c.swap(ms)
 	}
 }
 
-// resolve looks every endpoint up, keeping the Host objects (and their
-// health) of addresses that did not change.
-func resolve(ctx context.Context, eps []Endpoint, prev []*Host) ([]*Host, error) {
-	old := make(map[string]*Host, len(prev))
-	for _, h := range prev {
-		old[h.Addr] = h
-	}
-	var out []*Host
+// resolve looks every endpoint up. It fails only when no endpoint resolved
+// and one failed.
+func resolve(ctx context.Context, eps []Endpoint) ([]member, error) {
+	var out []member
 	var firstErr error
 	for _, ep := range eps {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -256,17 +189,13 @@ func resolve(ctx context.Context, eps []Endpoint, prev []*Host) ([]*Host, error)
 		}
 		for _, ip := range ips {
 			addr := net.JoinHostPort(ip.Unmap().String(), strconv.Itoa(ep.Port))
-			h := old[addr]
-			if h == nil {
-				h = &Host{Addr: addr, Weight: ep.Weight}
-			}
-			out = append(out, h)
+			out = append(out, member{addr: addr, key: hashKey(ep, addr), weight: ep.Weight})
 		}
 	}
 	if len(out) == 0 && firstErr != nil {
-		return prev, firstErr
+		return nil, firstErr
 	}
-	return expandWeights(out), nil
+	return out, nil
 }
 
 // Close stops DNS refresh.

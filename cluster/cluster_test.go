@@ -51,7 +51,7 @@ func TestRoundRobinWeightsAndEjection(t *testing.T) {
 	now := time.Now()
 	n := map[string]int{}
 	for range 400 {
-		n[c.Pick(now).Addr]++
+		n[c.Pick(now, nil).Addr]++
 	}
 	if n["10.0.0.1:1"] != 100 || n["10.0.0.2:1"] != 300 {
 		t.Fatalf("weighted round robin: %v", n)
@@ -65,7 +65,7 @@ func TestRoundRobinWeightsAndEjection(t *testing.T) {
 	}
 	h1.ConnectFailed(now)
 	for range 100 {
-		if c.Pick(now) == h1 {
+		if c.Pick(now, nil) == h1 {
 			t.Fatal("ejected host picked")
 		}
 	}
@@ -84,7 +84,7 @@ func TestAllEjectedStillPicks(t *testing.T) {
 	for _, h := range c.Hosts() {
 		h.ConnectFailed(now)
 	}
-	if c.Pick(now) == nil {
+	if c.Pick(now, nil) == nil {
 		t.Fatal("panic mode: a cluster whose hosts all failed must still pick one")
 	}
 }
@@ -98,7 +98,7 @@ func TestLeastRequest(t *testing.T) {
 	now := time.Now()
 	n := 0
 	for range 200 {
-		if c.Pick(now) == busy {
+		if c.Pick(now, nil) == busy {
 			n++
 		}
 	}

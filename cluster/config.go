@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -28,8 +29,28 @@ type Config struct {
 	Name           string
 	Type           Type
 	ConnectTimeout time.Duration
-	// LBPolicy is ROUND_ROBIN (default), RANDOM or LEAST_REQUEST.
-	LBPolicy       string
+	// LBPolicy is ROUND_ROBIN (default), RANDOM, LEAST_REQUEST, RING_HASH
+	// or MAGLEV.
+	LBPolicy string
+	// MinRingSize and MaxRingSize bound a RING_HASH ring
+	// (ring_hash_lb_config); 0 means Envoy's defaults, DefaultMinRingSize
+	// and DefaultMaxRingSize.
+	MinRingSize, MaxRingSize uint64
+	// MaglevTableSize is a MAGLEV cluster's table size
+	// (maglev_lb_config.table_size), a prime; 0 means Envoy's default,
+	// DefaultMaglevTableSize.
+	MaglevTableSize uint64
+	// MaxRetries is the DEFAULT-priority circuit breaker's max_retries: the
+	// most retries in flight to the cluster at once. ParseConfig sets
+	// Envoy's default, DefaultMaxRetries, when it is not configured; in a
+	// Config built in Go, 0 means no retries.
+	MaxRetries int
+	// MaxConnections, MaxPendingRequests and MaxRequests are the
+	// DEFAULT-priority circuit breaker's other thresholds (ParseConfig:
+	// Envoy's default, DefaultCircuitBreakerLimit, when not configured).
+	// They are not enforced yet.
+	MaxConnections, MaxPendingRequests, MaxRequests int
+
 	DNSRefreshRate time.Duration
 	// Endpoints are "host:port" strings (IP literals for STATIC).
 	Endpoints []Endpoint
@@ -42,6 +63,9 @@ type Endpoint struct {
 	Host   string
 	Port   int
 	Weight uint32
+	// HashKey is the endpoint's metadata filter_metadata["envoy.lb"].hash_key:
+	// when set, RING_HASH and MAGLEV hash it instead of the host's address.
+	HashKey string
 }
 
 // Defaults from Envoy.
@@ -52,7 +76,7 @@ const (
 
 // fields that metaproxy accepts but does not implement yet: a warning each.
 var notImplemented = map[string]bool{
-	"health_checks": true, "outlier_detection": true, "circuit_breakers": true,
+	"health_checks": true, "outlier_detection": true,
 	"common_lb_config": true, "upstream_connection_options": true, "per_connection_buffer_limit_bytes": true,
 	"dns_lookup_family": true, "respect_dns_ttl": true, "max_requests_per_connection": true,
 	"typed_extension_protocol_options": true, "common_http_protocol_options": true, "metadata": true,
@@ -100,7 +124,8 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		switch k {
-		case "name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate", "@type":
+		case "name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate", "@type",
+			"ring_hash_lb_config", "maglev_lb_config", "circuit_breakers":
 		default:
 			if why, bad := refused[k]; bad {
 				return c, wrap(fmt.Errorf("%s", why))
@@ -136,12 +161,14 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	if c.LBPolicy, err = str("lb_policy"); err != nil {
 		return c, wrap(err)
 	}
-	switch c.LBPolicy {
-	case "":
+	if c.LBPolicy == "" {
 		c.LBPolicy = "ROUND_ROBIN"
-	case "ROUND_ROBIN", "RANDOM", "LEAST_REQUEST":
-	default:
-		return c, wrap(fmt.Errorf("lb_policy %q is not supported: use ROUND_ROBIN, RANDOM or LEAST_REQUEST", c.LBPolicy))
+	}
+	if err := parseLBConfig(m, &c); err != nil {
+		return c, wrap(err)
+	}
+	if err := parseCircuitBreakers(m["circuit_breakers"], &c); err != nil {
+		return c, wrap(err)
 	}
 	if la, ok := m["load_assignment"]; ok {
 		if c.Endpoints, err = parseLoadAssignment(la); err != nil {
@@ -150,6 +177,13 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	}
 	if len(c.Endpoints) == 0 {
 		return c, wrap(fmt.Errorf("no endpoints: set load_assignment"))
+	}
+	var sum uint64
+	for _, ep := range c.Endpoints {
+		sum += uint64(ep.Weight)
+	}
+	if sum > math.MaxUint32 {
+		return c, wrap(fmt.Errorf("load_assignment: the sum of the endpoints' load_balancing_weight exceeds %d", uint64(math.MaxUint32)))
 	}
 	return c, nil
 }
@@ -207,8 +241,9 @@ type loadAssignment struct {
 				} `json:"address"`
 				Hostname string `json:"hostname"`
 			} `json:"endpoint"`
-			LoadBalancingWeight *uint32 `json:"load_balancing_weight"`
-			HealthStatus        string  `json:"health_status"`
+			LoadBalancingWeight *uint32         `json:"load_balancing_weight"`
+			HealthStatus        string          `json:"health_status"`
+			Metadata            json.RawMessage `json:"metadata"`
 		} `json:"lb_endpoints"`
 		LoadBalancingWeight *uint32 `json:"load_balancing_weight"`
 		Priority            int     `json:"priority"`
@@ -236,10 +271,17 @@ func parseLoadAssignment(raw json.RawMessage) ([]Endpoint, error) {
 			if lb.LoadBalancingWeight != nil {
 				w = *lb.LoadBalancingWeight
 			}
+			if w == 0 {
+				return nil, fmt.Errorf("load_assignment: endpoint %s:%d: load_balancing_weight must be at least 1", sa.Address, sa.PortValue)
+			}
+			key, err := hashKeyMetadata(lb.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("load_assignment: endpoint %s:%d: metadata: %w", sa.Address, sa.PortValue, err)
+			}
 			if lb.HealthStatus == "UNHEALTHY" || lb.HealthStatus == "DRAINING" {
 				continue
 			}
-			out = append(out, Endpoint{Host: sa.Address, Port: sa.PortValue, Weight: w})
+			out = append(out, Endpoint{Host: sa.Address, Port: sa.PortValue, Weight: w, HashKey: key})
 		}
 	}
 	return out, nil

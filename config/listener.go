@@ -85,7 +85,7 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 		if err != nil {
 			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: filter %q: %w", p.GetStatPrefix(), f.GetName(), err)
 		}
-		cfg.Filters = append(cfg.Filters, proxy.NamedFilter{Name: def.Name, Filter: flt})
+		cfg.Filters = append(cfg.Filters, filter.Named{Name: def.Name, Filter: flt})
 	}
 	if len(fs) > 0 && !filter.IsRouter(fs[len(fs)-1].GetName()) {
 		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: meta_protocol_filters does not end with the router; the router runs after the last filter", p.GetStatPrefix()))

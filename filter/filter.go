@@ -2,26 +2,32 @@
 //
 // Filters are configured as an ordered list (Aeraki's meta_protocol_filters).
 // For each request the proxy calls OnRequest of every filter in order, then
-// the router; for each response it calls OnResponse of the filters that
-// implement ResponseFilter, in reverse order. A filter returns:
+// the router; for each response (the upstream's, or a local error reply) it
+// calls OnResponse of the filters that implement ResponseFilter, in reverse
+// order; when the exchange ends, on every path (response, local reply,
+// oneway, client gone, timeout), it calls OnComplete of the filters that
+// implement Completer, once. A filter's OnRequest returns:
 //
 //   - Continue: go on with the next filter;
 //   - Pause: stop here for now; the filter (or a goroutine it started) calls
-//     Exchange.Resume exactly once later, from any goroutine, to go on;
+//     Exchange.Resume exactly once later, from any goroutine, even from
+//     inside OnRequest, to go on;
 //   - Stop: the filter answered (Exchange.Reply) and the chain ends.
 //
 // Filters are built once per configuration and shared by every connection:
 // they must be safe for concurrent use and keep per-request state in the
-// Exchange or on the stack. With no filters configured the chain is the
-// router alone.
+// Exchange (its Slots) or on the stack. With no filters configured the
+// chain is the router alone.
 package filter
 
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/router"
 )
 
 // Status is what a filter tells the chain.
@@ -39,11 +45,18 @@ type Filter interface {
 	OnRequest(x *Exchange) Status
 }
 
-// ResponseFilter is implemented by filters that also see responses
-// (including local error replies). Pause is not allowed on the response path:
-// it is treated as Continue.
+// ResponseFilter is implemented by filters that also see responses,
+// including local error replies (x.LocalReply set, x.Response nil). It may
+// add response headers or read the response; it cannot pause.
 type ResponseFilter interface {
-	OnResponse(x *Exchange) Status
+	OnResponse(x *Exchange)
+}
+
+// Completer is implemented by filters that act once an exchange has ended
+// (stats, access logs, spans): OnComplete runs exactly once per exchange
+// that reached the chain, whatever the ending; x.Outcome says how it ended.
+type Completer interface {
+	OnComplete(x *Exchange)
 }
 
 // Func adapts a function to Filter.
@@ -52,14 +65,9 @@ type Func func(x *Exchange) Status
 // OnRequest calls f.
 func (f Func) OnRequest(x *Exchange) Status { return f(x) }
 
-// Resumer is implemented by the proxy: it continues a paused exchange.
-type Resumer interface {
-	Resume(x *Exchange)
-}
-
 // Exchange is one request and, later, its response as they pass through the
-// chain. The proxy owns it: filters must not keep it after the exchange ends
-// (after the response path, or after Resume when the filter paused).
+// chain. The proxy owns it: filters must not keep it after OnComplete (or,
+// when they paused, after Resume).
 type Exchange struct {
 	// Request is the decoded request. Filters may add metadata to it (to
 	// steer routing) but must not change its Frame.
@@ -77,20 +85,52 @@ type Exchange struct {
 	// ResponseHeaders are written into the response before it is returned.
 	ResponseHeaders []codec.KV
 
-	// Route and Cluster are set by the router.
-	Route   string
+	// Route is the route the router chose (its timeout, retry and hash
+	// policies); nil before routing or when no route matched.
+	Route *router.Route
+	// Cluster is the cluster the request was sent to.
 	Cluster string
-	// Upstream is the address of the endpoint that served the request.
+	// Upstream is the address of the endpoint that served the request (the
+	// last one tried).
 	Upstream string
 	// Downstream is the client's address.
 	Downstream string
 	// Start is when the request was decoded.
 	Start time.Time
+	// Outcome is filled in as the exchange ends, before OnComplete.
+	Outcome Outcome
 
-	// Resumer is set by the proxy; filters call Resume instead.
-	Resumer Resumer
-	// Index is the position of the next filter to run; set by the proxy.
-	Index int
+	slots   [MaxSlots]any
+	resumer Resumer
+	next    int          // the next filter to run
+	state   atomic.Int32 // see Chain.Run
+}
+
+// Outcome says how an exchange ended.
+type Outcome struct {
+	// End is when the client was answered (or the exchange abandoned).
+	End time.Time
+	// Status classifies the upstream's response; meaningless when Local.
+	Status codec.Status
+	// Local is set when the proxy or a filter answered (LocalReply), or
+	// when no answer was sent (Oneway, ClientGone); ErrorType is then the
+	// local reply's type.
+	Local     bool
+	ErrorType codec.ErrorType
+	// Oneway: the request expected no answer. ClientGone: the client closed
+	// its connection before it was answered.
+	Oneway, ClientGone bool
+	// Tries is the number of times the request was sent upstream (0 for a
+	// local reply before routing, more than 1 after retries).
+	Tries int
+	// BytesIn is the request's size, BytesOut the size of the answer sent
+	// to the client.
+	BytesIn, BytesOut int
+}
+
+// Resumer is the proxy's side of Resume: it continues a paused exchange.
+type Resumer interface {
+	Resume(x *Exchange)
 }
 
 // Reply ends the exchange with a protocol-native error reply and returns
@@ -99,11 +139,6 @@ func (x *Exchange) Reply(t codec.ErrorType, format string, args ...any) Status {
 	x.LocalReply = &codec.Error{Type: t, Message: fmt.Sprintf(format, args...)}
 	return Stop
 }
-
-// Resume continues a paused exchange with the next filter. Call it exactly
-// once per Pause, from any goroutine. To reject instead, call Reply first and
-// then Resume.
-func (x *Exchange) Resume() { x.Resumer.Resume(x) }
 
 // SetRequestHeader adds or replaces a header written into the forwarded request.
 func (x *Exchange) SetRequestHeader(k, v string) { x.RequestHeaders = setKV(x.RequestHeaders, k, v) }
@@ -127,5 +162,11 @@ func setKV(kvs []codec.KV, k, v string) []codec.KV {
 // Reset clears x for reuse.
 func (x *Exchange) Reset() {
 	rh, sh := x.RequestHeaders[:0], x.ResponseHeaders[:0]
-	*x = Exchange{RequestHeaders: rh, ResponseHeaders: sh}
+	x.Request, x.Response, x.LocalReply = nil, nil, nil
+	x.RequestHeaders, x.ResponseHeaders = rh, sh
+	x.Route, x.Cluster, x.Upstream, x.Downstream = nil, "", "", ""
+	x.Start, x.Outcome = time.Time{}, Outcome{}
+	clear(x.slots[:])
+	x.resumer, x.next = nil, 0
+	x.state.Store(stateIdle)
 }

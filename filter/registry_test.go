@@ -36,7 +36,7 @@ func TestExchangeHeadersAndReply(t *testing.T) {
 	x.SetRequestHeader("a", "2")
 	x.SetResponseHeader("b", "3")
 	if len(x.RequestHeaders) != 1 || x.RequestHeaders[0].Value != "2" || len(x.ResponseHeaders) != 1 {
-		t.Fatalf("%+v", x)
+		t.Fatalf("%+v %+v", x.RequestHeaders, x.ResponseHeaders)
 	}
 	if st := x.Reply(4, "no %s", "way"); st != Stop || x.LocalReply.Message != "no way" {
 		t.Fatalf("Reply: %v %+v", st, x.LocalReply)

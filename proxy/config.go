@@ -24,7 +24,7 @@ type Config struct {
 	// pooled upstream connection of its own until its response.
 	Multiplexing bool
 	// Filters run in order before the router.
-	Filters []NamedFilter
+	Filters []filter.Named
 	// Routes is the route table.
 	Routes *router.Table
 	// Clusters are the clusters the routes refer to.
@@ -62,12 +62,6 @@ type Config struct {
 	// UpstreamConnsPerHost is the number of multiplexed connections kept
 	// to each upstream host. Zero means DefaultUpstreamConnsPerHost.
 	UpstreamConnsPerHost int
-}
-
-// NamedFilter is a configured filter.
-type NamedFilter struct {
-	Name   string
-	Filter filter.Filter
 }
 
 // Defaults. The config package applies the request timeout and the

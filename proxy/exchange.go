@@ -9,43 +9,97 @@ import (
 	"github.com/metaproxy/metaproxy/filter"
 )
 
+// owner is whoever an exchange answers to: the session of its client, the
+// mirror sink that discards the answers to mirrored copies, a health
+// prober. While an exchange is at an upstream the upstream holds it; it
+// hands it back to its owner with the outcome of the attempt.
+type owner interface {
+	// result ends ex's current attempt: its response is in ex.resp when f
+	// is nil, else f says why there is none. It reports whether the caller
+	// must call flush once it has handed back the rest of its batch.
+	result(ex *exchange, f *failure) (mustFlush bool)
+	// flush writes what result queued.
+	flush()
+}
+
+// cause is why an attempt ended without a response.
+type cause uint8
+
+const (
+	// causeConnect: the attempt's connection never connected, or its host
+	// backs off: the request was not sent.
+	causeConnect cause = iota + 1
+	// causeReset: the connection closed or failed after the request was
+	// queued on it: the server may or may not have seen it.
+	causeReset
+	// causePerTryTimeout: the attempt's per-try timeout passed.
+	causePerTryTimeout
+	// causeTimeout: the request's deadline passed.
+	causeTimeout
+	// causeLocal: the proxy could not send or relay (encode error,
+	// overload, a bad response): not the host's fault as such.
+	causeLocal
+)
+
+// failure is an attempt's failure: its cause and the error the client gets
+// if the request is not tried again.
+type failure struct {
+	cause cause
+	err   *codec.Error
+}
+
 // exchange is one request in flight and, later, its response. Exchanges are
-// pooled: at any time exactly one party owns an exchange (the session while
-// it runs filters, an upstream connection while it waits for the response)
-// and the owner hands it on or releases it.
+// pooled: at any time exactly one party holds an exchange (its owner while
+// it runs filters and routes, an upstream connection while it waits for the
+// response) and the holder hands it on or releases it.
 type exchange struct {
 	x       filter.Exchange
 	req     codec.Message
 	reqBuf  []byte
 	resp    codec.Message
 	respBuf []byte
-	sess    *Session
-	host    *cluster.Host
-	sentAt  int64 // unix nanos, for request timeouts
-	paused  bool
-	// filterState tells a Resume called while the filter's OnRequest is
-	// still running (inline, or from another goroutine before Pause was
-	// returned) from one that resumes a paused exchange.
-	filterState atomic.Int32
-	retried     bool // sent again after a connect failure
+	owner   owner
+	sess    *Session    // the owner when it is a session
+	snap    *snapshot   // the configuration the exchange was decoded under
+	cl      *clusterRef // the cluster routed to
+	lb      cluster.LBContext
+	try     attempt // the attempt in flight
+	tries   int     // attempts made
+	retries int     // retries made under the route's retry policy
+	// deadline is when the whole request times out (unix nanos, 0 = never).
+	deadline int64
+	paused   bool
+	gen      atomic.Uint32 // counts releases: a timer of an earlier life is stale
 	// unawaited: the (serial) client has sent another call since; no local
 	// reply is sent for this one.
 	unawaited bool
+	// expired: answered with a timeout while a filter held it paused; it is
+	// released when the filter resumes it.
+	expired bool
 
-	// While an upstream owns the exchange: the connection and the id it is
-	// pending under (u.pending[upID] == ex), and the session's list of its
-	// exchanges at upstreams (guarded by the session's lock), so that a
-	// closing client cancels them.
-	up         *upstream
-	upID       uint64
+	// The session's list of its exchanges in flight (guarded by the
+	// session's lock), so that a closing client cancels them.
 	prev, next *exchange
+}
+
+// attempt is one try of an exchange at one host: the connection it was
+// queued on, its id there, and its deadline.
+type attempt struct {
+	host *cluster.Host
+	up   *upstream
+	upID uint64
+	// sentAt and deadline are unix nanos; deadline 0 means none.
+	sentAt, deadline int64
+	// budget: this attempt is a retry and holds one of its cluster's
+	// max_retries.
+	budget bool
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
-func newExchange(s *Session) *exchange {
+func newExchange(o owner, snap *snapshot) *exchange {
 	ex := exchangePool.Get().(*exchange)
-	ex.sess = s
+	ex.owner, ex.snap = o, snap
 	return ex
 }
 
@@ -59,25 +113,13 @@ func (ex *exchange) release() {
 	if cap(ex.respBuf) > 64<<10 {
 		ex.respBuf = nil
 	}
-	ex.sess, ex.host, ex.sentAt, ex.paused, ex.retried, ex.unawaited = nil, nil, 0, false, false, false
-	ex.up, ex.upID, ex.prev, ex.next = nil, 0, nil, nil
+	ex.owner, ex.sess, ex.snap, ex.cl = nil, nil, nil, nil
+	ex.lb, ex.try, ex.tries, ex.retries, ex.deadline = cluster.LBContext{}, attempt{}, 0, 0, 0
+	ex.paused, ex.unawaited, ex.expired = false, false, false
+	ex.gen.Add(1)
+	ex.prev, ex.next = nil, nil
 	exchangePool.Put(ex)
 }
 
-// States of exchange.filterState.
-const (
-	filterIdle         int32 = iota
-	filterRunning            // OnRequest has not returned
-	filterResumedEarly       // Resume came before OnRequest returned Pause
-)
-
-// Resume implements filter.Resumer. A Resume before the filter's Pause has
-// been returned only marks the exchange: the session, which holds its lock
-// while the filter runs, goes on when Pause comes back (taking the lock
-// here would deadlock an inline Resume).
-func (ex *exchange) Resume(*filter.Exchange) {
-	if ex.filterState.CompareAndSwap(filterRunning, filterResumedEarly) {
-		return
-	}
-	ex.sess.resume(ex)
-}
+// Resume implements filter.Resumer: a filter resumed the paused ex.
+func (ex *exchange) Resume(*filter.Exchange) { ex.sess.resume(ex) }

@@ -5,12 +5,22 @@ import "time"
 // The end of a session: exchanges finish, a closing client cancels what it
 // still waits for, idle connections are reaped.
 
-// finish ends ex, whoever held it; ss.mu is held. The last answer to a
-// client that half-closed, or on a draining connection, closes it.
+// finish ends ex, whoever held it: its outcome is recorded, the completion
+// hooks run and ex is released; ss.mu is held. The last answer to a client
+// that half-closed, or on a draining connection, closes it.
 func (ss *Session) finish(ex *exchange) {
 	ss.unlink(ex)
-	ss.active--
-	ss.srv.stats.RequestActive.Add(-1)
+	ex.endTry()
+	if !ex.expired { // an expired exchange left the counts when it expired
+		ss.active--
+		ss.srv.stats.RequestActive.Add(-1)
+	}
+	o := &ex.x.Outcome
+	o.End, o.Tries = ss.srv.now(), ex.tries
+	if ss.closed && !o.Local && ex.x.Response == nil && !o.Oneway {
+		o.ClientGone = true
+	}
+	ex.snap.chain.Complete(&ex.x)
 	ex.release()
 	if (ss.readDone || ss.draining) && ss.active == 0 {
 		ss.closeLocked(true)
@@ -59,9 +69,12 @@ func (ss *Session) link(ex *exchange) {
 	ss.inflight = ex
 }
 
+// linked reports whether ex is in the session's list; ss.mu is held.
+func (ss *Session) linked(ex *exchange) bool { return ex.prev != nil || ss.inflight == ex }
+
 func (ss *Session) unlink(ex *exchange) {
-	if ex.prev == nil && ss.inflight != ex {
-		return // not linked
+	if !ss.linked(ex) {
+		return
 	}
 	if ex.prev != nil {
 		ex.prev.next = ex.next
@@ -98,12 +111,13 @@ func (ss *Session) supersede() {
 func (ss *Session) cancelLocked() {
 	for ex := ss.inflight; ex != nil; {
 		next := ex.next
-		if u := ex.up; u != nil && u.cancel(ex) {
+		if u := ex.try.up; u != nil && u.cancel(ex) {
 			ss.srv.stats.RequestCancelled.Add(1)
-			ex.host.End()
+			ex.try.host.End()
 			if !u.pool.mux {
 				ss.toClose = append(ss.toClose, u)
 			}
+			ex.x.Outcome.ClientGone = true
 			ss.finish(ex)
 		}
 		ex = next

@@ -118,7 +118,7 @@ func TestInlineResume(t *testing.T) {
 		x.Resume()
 		return filter.Pause
 	})
-	e := newTestEnv(t, true, NamedFilter{"inline", inline})
+	e := newTestEnv(t, true, filter.Named{Name: "inline", Filter: inline})
 	down := newMemConn()
 	s := e.srv.NewSession(down, "client")
 	withDeadline(t, "OnData", 5*time.Second, func() { s.OnData(req(1, "a1")) })

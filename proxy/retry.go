@@ -3,96 +3,89 @@ package proxy
 import (
 	"errors"
 
-	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/router"
 )
 
-// A request that could not be sent — its host backs off, or its upstream
-// connection never connected — is retried once on another host of its
-// cluster before its caller gets an error (upstream_rq_retry). Retries of
-// requests that were sent belong to the route's retry policy.
+// Retries. A request that was not sent — its host backs off, or its
+// connection never connected — is tried once more at another host of its
+// cluster whatever the route says: the server never saw it. Beyond that a
+// route's retry_policy says which failures are tried again (retry_on) and
+// how often (num_retries). A retry goes to another host where there is
+// one, holds one of the cluster's max_retries while it is in flight, and
+// never outlives the request's deadline. The request's bytes are kept
+// until the exchange ends and the client's request id is restored on the
+// answer whichever try gives it.
 
-// failConnect fails u, which never connected, retrying each request it
-// held on another host; the others get e.
-func (u *upstream) failConnect(e *codec.Error, closeConn bool) {
-	exs := u.shut(closeConn)
-	failed := exs[:0]
-	for _, ex := range exs {
-		if !ex.sess.retryElsewhere(ex, u.pool.host) {
-			failed = append(failed, ex)
-		}
-	}
-	clear(exs[len(failed):])
-	deliverAll(failed, e, nil)
-}
-
-// retryElsewhere sends ex, whose connection to failed never connected, to
-// another healthy host of its cluster. It reports false, leaving ex to the
-// caller, when ex was retried already, its client is gone or no other host
-// is there.
-func (ss *Session) retryElsewhere(ex *exchange, failed *cluster.Host) bool {
+// retry sends ex again after its attempt failed (f) or was answered with a
+// server failure (f nil); it reports false, leaving ex to the caller, when
+// the failure is not retried; ss.mu is held.
+func (ss *Session) retry(ex *exchange, f *failure) bool {
 	s := ss.srv
-	ss.mu.Lock()
-	defer ss.unlock()
-	if ss.closed {
+	if ss.closed || ex.unawaited || ex.cl == nil {
 		return false
 	}
-	cl := s.clusters.Get(ex.x.Cluster)
-	if cl == nil {
+	builtin := f != nil && f.cause == causeConnect && ex.tries == 1
+	if !builtin && !ss.policyRetries(ex, f) {
 		return false
 	}
-	err, ok := ss.sendElsewhere(ex, cl, failed)
-	if !ok {
+	if ex.deadline != 0 && s.now().UnixNano() >= ex.deadline {
 		return false
 	}
-	failed.End() // it held ex until now
-	if err != nil {
-		ss.localReply(ex, err)
+	if !builtin {
+		if !ex.cl.tryRetry() {
+			s.stats.UpstreamRqRetryOverflow.Add(1)
+			return false
+		}
+		ex.try.budget = true
+		ex.retries++
 	}
+	s.stats.UpstreamRqRetry.Add(1)
+	ex.lb.Exclude = ex.try.host
+	budget := ex.try.budget
+	ex.try = attempt{budget: budget}
+	ss.attempt(ex)
 	return true
 }
 
-// sendElsewhere sends ex, which could not be sent to failed, to another
-// healthy host of cl. ok is false, and ex untouched, when ex was retried
-// already or no other host is there; ss.mu is held.
-func (ss *Session) sendElsewhere(ex *exchange, cl *cluster.Cluster, failed *cluster.Host) (err *codec.Error, ok bool) {
-	if ex.retried {
-		return nil, false
+// policyRetries reports whether the route's retry policy covers f (nil: a
+// server failure response) and has retries left.
+func (ss *Session) policyRetries(ex *exchange, f *failure) bool {
+	r := ex.x.Route
+	if r == nil || !r.Retry.Enabled() || ex.retries >= r.Retry.NumRetries {
+		return false
 	}
-	h := otherHost(cl, failed, ss.srv)
-	if h == nil {
-		return nil, false
+	if ex.req.Kind == codec.KindOneway && (f == nil || f.cause != causeConnect) {
+		return false // a oneway request that left cannot be known to have failed
 	}
-	ex.retried = true
-	ss.srv.stats.UpstreamRqRetry.Add(1)
-	return ss.sendTo(ex, cl, h), true
+	var want router.RetryOn
+	switch {
+	case f == nil:
+		want = router.RetryServerFailure
+	case f.cause == causeConnect:
+		want = router.RetryConnectFailure
+	case f.cause == causeReset:
+		want = router.RetryReset
+	case f.cause == causePerTryTimeout:
+		want = router.RetryPerTryTimeout
+	default:
+		return false
+	}
+	return r.Retry.On&want != 0
 }
 
-// sendTo queues ex on a connection to h; ss.mu is held. On error ex is
-// still the caller's.
-func (ss *Session) sendTo(ex *exchange, cl *cluster.Cluster, h *cluster.Host) *codec.Error {
-	ex.host, ex.x.Upstream = h, h.Addr
-	u, err := ss.srv.pool(h, ex.req.Variant, cl).send(ex)
-	if u != nil {
-		ss.dirty = append(ss.dirty, u)
+// endTry ends ex's attempt: it gives back the retry it held.
+func (ex *exchange) endTry() {
+	if ex.try.budget {
+		ex.cl.retries.Add(-1)
+		ex.try.budget = false
 	}
-	if err == nil {
-		return nil
-	}
+}
+
+func asCodecError(err error) *codec.Error {
 	var ce *codec.Error
 	if !errors.As(err, &ce) {
 		ce = &codec.Error{Type: codec.ErrInternal, Message: err.Error()}
 	}
 	return ce
-}
-
-// otherHost picks a healthy host of cl other than failed, or nil.
-func otherHost(cl *cluster.Cluster, failed *cluster.Host, s *Server) *cluster.Host {
-	now := s.now()
-	for range len(cl.Hosts()) {
-		if h := cl.Pick(now); h != nil && h != failed && h.Healthy(now) {
-			return h
-		}
-	}
-	return nil
 }

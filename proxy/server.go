@@ -23,10 +23,11 @@ type Server struct {
 	dialer   Dialer
 	log      *slog.Logger
 	now      func() time.Time
-	routes   atomic.Pointer[router.Table]
+	snap     atomic.Pointer[snapshot]
 	clusters *cluster.Set
+	refs     map[string]*clusterRef // by name, for every snapshot
+	mirrors  mirrorSink
 	stats    Stats
-	respFilt []filter.ResponseFilter
 	maxBuf   int
 	buffered atomic.Int64 // partial frames held by all sessions
 
@@ -80,33 +81,39 @@ func New(cfg Config, o Options) (*Server, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	s.clusters = set
-	if err := s.SetRoutes(cfg.Routes); err != nil {
+	s.mirrors.srv = s
+	s.refs = map[string]*clusterRef{}
+	for _, c := range cfg.Clusters {
+		s.refs[c.Name] = &clusterRef{cl: set.Get(c.Name)}
+	}
+	chain := filter.NewChain(cfg.Filters, func(name string, p any) {
+		s.stats.PanicsContained.Add(1)
+		s.log.Error("panic contained", "where", "filter", "filter", name, "panic", p)
+	})
+	if err := s.swap(chain, cfg.Routes); err != nil {
 		set.Close()
 		return nil, err
 	}
-	for i := len(cfg.Filters) - 1; i >= 0; i-- {
-		if rf, ok := cfg.Filters[i].Filter.(filter.ResponseFilter); ok {
-			s.respFilt = append(s.respFilt, rf)
-		}
-	}
-	if cfg.RequestTimeout > 0 {
-		go s.sweep()
-	}
+	go s.sweep()
 	return s, nil
 }
 
 // SetRoutes swaps the route table under live traffic: requests decoded from
-// now on use t; requests already routed are not affected.
-func (s *Server) SetRoutes(t *router.Table) error {
+// now on use t; requests decoded before keep the table they were decoded
+// under.
+func (s *Server) SetRoutes(t *router.Table) error { return s.swap(s.snap.Load().chain, t) }
+
+// swap validates and installs a snapshot of chain, t and the clusters.
+func (s *Server) swap(chain *filter.Chain, t *router.Table) error {
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("proxy: routes: %w", err)
 	}
 	for _, name := range t.Clusters() {
-		if s.clusters.Get(name) == nil {
+		if s.refs[name] == nil {
 			return fmt.Errorf("proxy: routes: route config %q refers to unknown cluster %q", t.Name, name)
 		}
 	}
-	s.routes.Store(t)
+	s.snap.Store(&snapshot{chain: chain, routes: t, clusters: s.refs, tick: sweepTick(s.cfg.RequestTimeout, t)})
 	return nil
 }
 
@@ -158,11 +165,7 @@ func (s *Server) Close() {
 		u.close()
 	}
 	s.clusters.Close()
-	for _, f := range s.cfg.Filters {
-		if c, ok := f.Filter.(interface{ Close() error }); ok {
-			_ = c.Close()
-		}
-	}
+	s.snap.Load().chain.Close()
 }
 
 func (s *Server) pool(h *cluster.Host, variant uint16, cl *cluster.Cluster) *pool {
@@ -231,20 +234,4 @@ func (s *Server) heartbeatReply(c codec.Codec, dst []byte, m *codec.Message) (ou
 	defer s.contain("codec heartbeat reply", nil)
 	out = dst
 	return c.HeartbeatReply(dst, m)
-}
-
-func (s *Server) runFilter(f filter.Filter, x *filter.Exchange) (st filter.Status) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.stats.PanicsContained.Add(1)
-			s.log.Error("panic contained", "where", "filter", "panic", p)
-			st = x.Reply(codec.ErrInternal, "filter failed")
-		}
-	}()
-	return f.OnRequest(x)
-}
-
-func (s *Server) runResponseFilter(f filter.ResponseFilter, x *filter.Exchange) {
-	defer s.contain("response filter", nil)
-	f.OnResponse(x)
 }

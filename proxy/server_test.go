@@ -20,13 +20,13 @@ type testEnv struct {
 	a, b   *memServer
 }
 
-func newTestEnv(t *testing.T, mux bool, filters ...NamedFilter) *testEnv {
+func newTestEnv(t *testing.T, mux bool, filters ...filter.Named) *testEnv {
 	t.Helper()
 	return newTestEnvWith(t, mux, nil, filters...)
 }
 
 // newTestEnvWith is newTestEnv with edit applied to the config.
-func newTestEnvWith(t *testing.T, mux bool, edit func(*Config), filters ...NamedFilter) *testEnv {
+func newTestEnvWith(t *testing.T, mux bool, edit func(*Config), filters ...filter.Named) *testEnv {
 	t.Helper()
 	e := &testEnv{
 		a: &memServer{handler: echoHandler("a")},
@@ -258,7 +258,7 @@ func TestFiltersPauseResumeStopPanic(t *testing.T) {
 		}
 		return filter.Continue
 	})
-	e := newTestEnv(t, true, NamedFilter{"pause", p}, NamedFilter{"panicky", panicky}, NamedFilter{"count", respCounter{&responses}})
+	e := newTestEnv(t, true, filter.Named{Name: "pause", Filter: p}, filter.Named{Name: "panicky", Filter: panicky}, filter.Named{Name: "count", Filter: respCounter{&responses}})
 	down := newMemConn()
 	s := e.srv.NewSession(down, "c")
 	s.OnData(req(1, "a"))
@@ -286,10 +286,7 @@ func TestFiltersPauseResumeStopPanic(t *testing.T) {
 type respCounter struct{ n *atomic.Int32 }
 
 func (respCounter) OnRequest(*filter.Exchange) filter.Status { return filter.Continue }
-func (r respCounter) OnResponse(*filter.Exchange) filter.Status {
-	r.n.Add(1)
-	return filter.Continue
-}
+func (r respCounter) OnResponse(*filter.Exchange)            { r.n.Add(1) }
 
 func TestExclusiveReusesConnections(t *testing.T) {
 	e := newTestEnv(t, false)

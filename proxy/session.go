@@ -148,7 +148,8 @@ func (ss *Session) rejectAs(t codec.ErrorType, buf []byte, why string) {
 // frame handles one complete frame; ss.mu is held.
 func (ss *Session) frame(f []byte) {
 	s := ss.srv
-	ex := newExchange(ss)
+	ex := newExchange(ss, s.snap.Load())
+	ex.sess = ss
 	ex.reqBuf = append(ex.reqBuf[:0], f...)
 	ex.req.Frame = ex.reqBuf
 	if err := s.decode(ss.codec, ex.reqBuf, &ex.req); err != nil {
@@ -180,7 +181,11 @@ func (ss *Session) frame(f []byte) {
 		ex.x.Request = &ex.req
 		ex.x.Start = s.now()
 		ex.x.Downstream = ss.remote
-		ex.x.Resumer = ex
+		ex.x.Outcome.BytesIn = len(f)
+		if t := s.cfg.RequestTimeout; t > 0 {
+			ex.deadline = ex.x.Start.Add(t).UnixNano()
+		}
+		ex.snap.chain.Start(&ex.x, ex)
 		ss.runFilters(ex)
 	default:
 		// Responses and stream frames from a client are not proxied yet.
@@ -189,37 +194,22 @@ func (ss *Session) frame(f []byte) {
 	}
 }
 
-// runFilters runs the request filters from ex.x.Index on, then the router.
+// runFilters runs the request filters from where ex stopped, then the
+// router; ss.mu is held.
 func (ss *Session) runFilters(ex *exchange) {
-	s := ss.srv
-	for ex.x.Index < len(s.cfg.Filters) {
-		f := s.cfg.Filters[ex.x.Index].Filter
-		ex.x.Index++
-		ex.filterState.Store(filterRunning)
-		st := s.runFilter(f, &ex.x)
-		early := ex.filterState.Swap(filterIdle) == filterResumedEarly
-		switch st {
-		case filter.Pause:
-			if early { // resumed already: go on as if it continued
-				if ex.x.LocalReply != nil {
-					ss.localReply(ex, ex.x.LocalReply)
-					return
-				}
-				continue
-			}
-			ex.paused = true
-			return
-		case filter.Stop:
-			if ex.x.LocalReply == nil {
-				ex.x.LocalReply = &codec.Error{Type: codec.ErrInternal, Message: "request stopped by a filter"}
-			}
-			ss.localReply(ex, ex.x.LocalReply)
-			return
-		}
+	switch ex.snap.chain.Run(&ex.x) {
+	case filter.Pause:
+		ex.paused = true
+		ss.link(ex)
+		ss.timePause(ex)
+	case filter.Stop:
+		ss.localReply(ex, ex.x.LocalReply)
+	default:
+		ss.route(ex)
 	}
-	ss.route(ex)
 }
 
+// resume goes on with ex, which a filter resumed.
 func (ss *Session) resume(ex *exchange) {
 	ss.mu.Lock()
 	defer ss.unlock()
@@ -229,6 +219,12 @@ func (ss *Session) resume(ex *exchange) {
 		return
 	}
 	ex.paused = false
+	ss.unlink(ex)
+	if ex.expired {
+		ex.x.Outcome.Local, ex.x.Outcome.ErrorType = true, codec.ErrTimeout
+		ss.finish(ex)
+		return
+	}
 	if ss.closed {
 		ss.finish(ex)
 		return
@@ -240,93 +236,51 @@ func (ss *Session) resume(ex *exchange) {
 	ss.runFilters(ex)
 }
 
-// route picks the route, cluster and host and hands ex to an upstream.
-func (ss *Session) route(ex *exchange) {
-	s := ss.srv
-	r := s.routes.Load().Match(&ex.req.Meta)
-	if r == nil {
-		ss.localReply(ex, codec.Errorf(codec.ErrRouteNotFound, "metaproxy: no route for %s %s.%s", s.cfg.Protocol,
-			ex.req.Meta.Value(codec.KeyService), ex.req.Meta.Value(codec.KeyMethod)))
-		return
-	}
-	name := r.PickCluster()
-	cl := s.clusters.Get(name)
-	ex.x.Route, ex.x.Cluster = r.Name, name
-	if cl == nil {
-		ss.localReply(ex, codec.Errorf(codec.ErrClusterNotFound, "metaproxy: unknown cluster %q", name))
-		return
-	}
-	for _, kv := range r.RequestMutation {
-		ex.x.SetRequestHeader(kv.Key, kv.Value)
-	}
-	for _, kv := range r.ResponseMutation {
-		ex.x.SetResponseHeader(kv.Key, kv.Value)
-	}
-	h := cl.Pick(s.now())
-	if h == nil {
-		ss.localReply(ex, codec.Errorf(codec.ErrNoHealthyUpstream, "metaproxy: no healthy upstream in cluster %q", name))
-		return
-	}
-	oneway := ex.req.Kind == codec.KindOneway
-	err := ss.sendTo(ex, cl, h)
-	if err != nil && err.Type == codec.ErrUnavailable {
-		// The host cannot be reached (backing off, or its connection
-		// failed before the request was queued): the request was not
-		// sent, so another host may take it.
-		if e2, ok := ss.sendElsewhere(ex, cl, h); ok {
-			err = e2
-		}
-	}
-	if err != nil {
-		ss.localReply(ex, err)
-		return
-	}
-	if oneway {
-		s.stats.RequestOneway.Add(1)
-		s.stats.Request.Add(1)
-		ss.finish(ex)
-		return
-	}
-	ss.link(ex)
-	s.stats.RequestTwoway.Add(1)
-	s.stats.Request.Add(1)
-}
-
 // localReply answers ex with a native error and ends it; ss.mu is held.
 func (ss *Session) localReply(ex *exchange, e *codec.Error) {
 	s := ss.srv
 	ex.x.LocalReply = e
+	ex.x.Outcome.Local, ex.x.Outcome.ErrorType = true, e.Type
 	if ex.unawaited {
 		s.stats.LocalReplySuppressed.Add(1)
 	} else if ex.req.Kind == codec.KindRequest && !ss.closed {
-		for _, f := range s.respFilt {
-			s.runResponseFilter(f, &ex.x)
-		}
+		ex.snap.chain.Respond(&ex.x)
 		s.stats.LocalResponseBusinessException.Add(1)
+		n := len(ss.wbuf)
 		ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req, e)
+		ex.x.Outcome.BytesOut = len(ss.wbuf) - n
 	}
 	ss.finish(ex)
 }
 
-// deliver is called by an upstream with the response of ex (decoded into
-// ex.resp) or with an error. The response is queued in the session's write
-// buffer; deliver reports whether the caller must flush the session (with
-// flush) once it has delivered the rest of its batch.
-func (ss *Session) deliver(ex *exchange, e *codec.Error) (mustFlush bool) {
+// result implements owner: an upstream hands ex back with its response
+// (f nil) or the failure of its attempt. A failure or server failure the
+// route's retry policy covers sends ex again; anything else answers the
+// client, queued in the session's write buffer.
+func (ss *Session) result(ex *exchange, f *failure) (mustFlush bool) {
 	s := ss.srv
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	ex.endTry()
 	if ss.closed {
 		s.stats.ResponseErrorCausedConnClose.Add(1)
+		ex.x.Outcome.ClientGone = true
 		ss.finish(ex)
 		return false
 	}
-	if e != nil {
-		ss.localReply(ex, e)
-	} else {
+	retried := ex.retries > 0
+	switch {
+	case f == nil && ex.resp.Status == codec.StatusServerFailure && ss.retry(ex, nil):
+	case f != nil && ss.retry(ex, f):
+	case f != nil:
+		ss.localReply(ex, f.err)
+	default:
+		if retried {
+			s.stats.UpstreamRqRetrySuccess.Add(1)
+		}
 		ss.respond(ex)
 	}
-	if ss.queued || len(ss.wbuf) == 0 {
+	if ss.queued || (len(ss.wbuf) == 0 && len(ss.dirty) == 0) {
 		return false
 	}
 	ss.queued = true
@@ -337,9 +291,8 @@ func (ss *Session) deliver(ex *exchange, e *codec.Error) (mustFlush bool) {
 func (ss *Session) respond(ex *exchange) {
 	s := ss.srv
 	ex.x.Response = &ex.resp
-	for _, f := range s.respFilt {
-		s.runResponseFilter(f, &ex.x)
-	}
+	ex.x.Outcome.Status = ex.resp.Status
+	ex.snap.chain.Respond(&ex.x)
 	edit := &ss.edit
 	*edit = codec.Edit{SetID: s.cfg.Multiplexing, ID: ex.req.ID, Headers: ex.x.ResponseHeaders}
 	n := len(ss.wbuf)
@@ -351,10 +304,12 @@ func (ss *Session) respond(ex *exchange) {
 	if err != nil {
 		ss.wbuf = ss.wbuf[:n]
 		s.log.Warn("cannot encode response", "peer", ss.remote, "err", err)
+		ex.x.Response = nil
 		ss.localReply(ex, codec.Errorf(codec.ErrBadResponse, "metaproxy: cannot encode response: %v", err))
 		return
 	}
 	ss.wbuf = out
+	ex.x.Outcome.BytesOut = len(out) - n
 	s.stats.Response.Add(1)
 	if ex.resp.Status == codec.StatusOK {
 		s.stats.ResponseSuccess.Add(1)
@@ -364,7 +319,7 @@ func (ss *Session) respond(ex *exchange) {
 	ss.finish(ex)
 }
 
-// flush writes what deliver queued.
+// flush implements owner: it writes what result queued.
 func (ss *Session) flush() {
 	ss.mu.Lock()
 	ss.unlock()

@@ -37,7 +37,14 @@ type Stats struct {
 	RequestOverflow                atomic.Uint64 `stat:"request_overflow"`  // over a bound on requests in flight
 	UpstreamCxTotal                atomic.Uint64 `stat:"upstream_cx_total"`
 	UpstreamCxConnectFail          atomic.Uint64 `stat:"upstream_cx_connect_fail"`
-	UpstreamRqRetry                atomic.Uint64 `stat:"upstream_rq_retry"`           // requests sent again after a connect failure
+	UpstreamRqRetry                atomic.Uint64 `stat:"upstream_rq_retry"`           // requests sent again (not sent, or under a retry policy)
+	UpstreamRqRetrySuccess         atomic.Uint64 `stat:"upstream_rq_retry_success"`   // retried requests answered by a later try
+	UpstreamRqRetryOverflow        atomic.Uint64 `stat:"upstream_rq_retry_overflow"`  // retries refused: the cluster's max_retries in flight
+	UpstreamRqPerTryTimeout        atomic.Uint64 `stat:"upstream_rq_per_try_timeout"` // tries past the retry policy's per_try_timeout
+	RequestMirror                  atomic.Uint64 `stat:"request_mirror"`              // copies sent to a mirror cluster
+	RequestMirrorOverflow          atomic.Uint64 `stat:"request_mirror_overflow"`     // copies not sent: too many mirrored requests in flight
+	RequestMirrorFailed            atomic.Uint64 `stat:"request_mirror_failed"`       // copies not answered (unreachable, timed out, reset)
+	RequestMirrorActive            atomic.Int64  `stat:"request_mirror_active"`
 	UpstreamCxConnectBackoff       atomic.Uint64 `stat:"upstream_cx_connect_backoff"` // dials not made: the host backs off
 	UpstreamCxSelfConnect          atomic.Uint64 `stat:"upstream_cx_self_connect"`
 	UpstreamCxLocalFail            atomic.Uint64 `stat:"upstream_cx_local_fail"` // connects failed for lack of local fds or buffers

@@ -6,9 +6,14 @@ import (
 	"github.com/metaproxy/metaproxy/codec"
 )
 
-// Request timeouts are enforced by one sweeper per Server instead of a timer
-// per request: a request costs nothing more than its send time, and the
-// sweeper looks at every pending request a few times per timeout.
+// Deadlines. A request's deadline runs from its decoding: the route's
+// timeout, else the listener's request_timeout. An attempt's deadline is
+// the request's, or its retry policy's per_try_timeout when that comes
+// first. Attempts at upstreams are checked by one sweeper per Server
+// instead of a timer per request (a request costs nothing more than its
+// deadline), a few times per shortest timeout; an exchange a filter holds
+// paused gets a timer of its own (pausing is rare, and the sweeper does not
+// see it).
 
 func (s *Server) trackUpstream(u *upstream, live bool) {
 	s.upMu.Lock()
@@ -21,8 +26,8 @@ func (s *Server) trackUpstream(u *upstream, live bool) {
 }
 
 func (s *Server) sweep() {
-	every := min(max(s.cfg.RequestTimeout/4, time.Millisecond), 100*time.Millisecond)
-	t := time.NewTicker(every)
+	tick := s.snap.Load().tick
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	var ups []*upstream
 	for {
@@ -31,45 +36,95 @@ func (s *Server) sweep() {
 			return
 		case <-t.C:
 		}
+		if d := s.snap.Load().tick; d != tick {
+			tick = d
+			t.Reset(tick)
+		}
 		s.upMu.Lock()
 		ups = ups[:0]
 		for u := range s.ups {
 			ups = append(ups, u)
 		}
 		s.upMu.Unlock()
-		deadline := s.now().Add(-s.cfg.RequestTimeout).UnixNano()
+		now := s.now().UnixNano()
 		for _, u := range ups {
-			u.expire(deadline)
+			u.expire(now)
 		}
 		clear(ups)
 	}
 }
 
-// expire answers with a timeout error every request sent before deadline.
-// On an exclusive connection the late response would be taken for the
-// answer to the next request, so the connection is closed instead.
-func (u *upstream) expire(deadline int64) {
+// expire ends every attempt whose deadline passed at now: a per-try
+// timeout (which a retry policy may retry) or the request's timeout. On an
+// exclusive connection the late response would be taken for the answer to
+// the next request, so the connection is closed instead.
+func (u *upstream) expire(now int64) {
 	s := u.srv
 	u.mu.Lock()
 	if u.state == upClosed {
 		u.mu.Unlock()
 		return
 	}
-	var expired []*exchange
+	var perTry, whole []*exchange
 	for id, ex := range u.pending {
-		if ex.sentAt < deadline {
-			expired = append(expired, ex)
+		if d := ex.try.deadline; d != 0 && d <= now {
+			if ex.deadline == 0 || d < ex.deadline {
+				perTry = append(perTry, ex)
+			} else {
+				whole = append(whole, ex)
+			}
 			delete(u.pending, id)
 		}
 	}
 	u.mu.Unlock()
-	if len(expired) == 0 {
+	if len(perTry)+len(whole) == 0 {
 		return
 	}
-	s.stats.RequestTimeout.Add(uint64(len(expired)))
-	e := codec.Errorf(codec.ErrTimeout, "metaproxy: no response from %s within %v", u.pool.addr, s.cfg.RequestTimeout)
-	deliverAll(expired, e, nil)
+	if len(perTry) > 0 {
+		s.stats.UpstreamRqPerTryTimeout.Add(uint64(len(perTry)))
+		deliverAll(perTry, &failure{causePerTryTimeout,
+			codec.Errorf(codec.ErrTimeout, "metaproxy: no response from %s within the per-try timeout", u.pool.addr)}, nil)
+	}
+	if len(whole) > 0 {
+		s.stats.RequestTimeout.Add(uint64(len(whole)))
+		deliverAll(whole, &failure{causeTimeout,
+			codec.Errorf(codec.ErrTimeout, "metaproxy: no response from %s in time", u.pool.addr)}, nil)
+	}
 	if !u.pool.mux {
 		u.close()
+	}
+}
+
+// timePause arms the deadline of ex, which a filter paused; ss.mu is held.
+func (ss *Session) timePause(ex *exchange) {
+	if ex.deadline == 0 {
+		return
+	}
+	gen := ex.gen.Load()
+	wait := time.Duration(ex.deadline - ss.srv.now().UnixNano())
+	time.AfterFunc(max(wait, 0), func() { ss.pauseExpired(ex, gen) })
+}
+
+// pauseExpired answers ex with a timeout if a filter still holds it paused
+// at its deadline. The filter may be using ex.x: only the request, which
+// nobody writes, is read; ex is released when the filter resumes it.
+func (ss *Session) pauseExpired(ex *exchange, gen uint32) {
+	ss.mu.Lock()
+	defer ss.unlock()
+	if ex.gen.Load() != gen || !ex.paused || ex.expired || ss.closed {
+		return
+	}
+	s := ss.srv
+	ex.expired = true
+	s.stats.RequestTimeout.Add(1)
+	ss.active--
+	s.stats.RequestActive.Add(-1)
+	if ex.req.Kind == codec.KindRequest && !ex.unawaited {
+		s.stats.LocalResponseBusinessException.Add(1)
+		ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req,
+			codec.Errorf(codec.ErrTimeout, "metaproxy: request not processed in time (held by a filter)"))
+	}
+	if (ss.readDone || ss.draining) && ss.active == 0 {
+		ss.closeLocked(true)
 	}
 }

@@ -183,7 +183,7 @@ type upstream struct {
 	spare     codec.Message
 	spareBuf  []byte
 	delivered []*exchange
-	sessions  []*Session // sessions to flush after a batch of responses
+	owners    []owner // owners to flush after a batch of responses
 }
 
 func (u *upstream) isClosed() bool {
@@ -223,11 +223,9 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 		if !u.pool.mux {
 			id = ex.req.ID
 		}
-		if s.cfg.RequestTimeout > 0 {
-			ex.sentAt = s.now().UnixNano()
-		}
-		ex.host.Begin()
-		ex.up, ex.upID = u, id
+		ex.try.sentAt = s.now().UnixNano()
+		ex.try.host.Begin()
+		ex.try.up, ex.try.upID = u, id
 		u.pending[id] = ex
 	}
 	if u.queued || u.state != upReady {
@@ -259,7 +257,7 @@ func (u *upstream) flush() {
 		if errors.Is(err, ErrSlowPeer) {
 			u.srv.stats.UpstreamCxSlowReader.Add(1)
 		}
-		u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
+		u.fail(causeReset, codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
 		return
 	}
 	if giveBack {
@@ -272,10 +270,10 @@ func (u *upstream) flush() {
 func (u *upstream) cancel(ex *exchange) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.pending[ex.upID] != ex {
+	if u.pending[ex.try.upID] != ex {
 		return false
 	}
-	delete(u.pending, ex.upID)
+	delete(u.pending, ex.try.upID)
 	return true
 }
 
@@ -295,7 +293,7 @@ func (u *upstream) OnConnect(c Conn) {
 	u.pool.host.ConnectSucceeded()
 	if len(w) > 0 {
 		if err := c.Write(w); err != nil {
-			u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
+			u.fail(causeReset, codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
 		}
 	}
 }
@@ -311,11 +309,11 @@ func (u *upstream) OnConnectFailure(err error) {
 		// Out of descriptors or buffers here: not the host's fault, so
 		// it is neither backed off from nor retried elsewhere.
 		u.srv.stats.UpstreamCxLocalFail.Add(1)
-		u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
+		u.fail(causeLocal, codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
 		return
 	}
 	u.pool.host.ConnectFailed(u.srv.now())
-	u.failConnect(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
+	u.fail(causeConnect, codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
 }
 
 // localFailure reports whether a connect failed for lack of a resource of
@@ -333,7 +331,7 @@ func (u *upstream) connectTimeout() {
 	}
 	u.srv.stats.UpstreamCxConnectFail.Add(1)
 	u.pool.host.ConnectFailed(u.srv.now())
-	u.failConnect(codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s timed out after %v", u.pool.addr, u.pool.timeout), true)
+	u.fail(causeConnect, codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s timed out after %v", u.pool.addr, u.pool.timeout), true)
 }
 
 // OnData implements UpstreamHandler.
@@ -343,7 +341,7 @@ func (u *upstream) OnData(b []byte) {
 		if p := recover(); p != nil {
 			s.stats.PanicsContained.Add(1)
 			s.log.Error("panic contained", "where", "upstream", "panic", p)
-			u.fail(codec.Errorf(codec.ErrInternal, "metaproxy: internal error"), true)
+			u.fail(causeLocal, codec.Errorf(codec.ErrInternal, "metaproxy: internal error"), true)
 		}
 	}()
 	u.mu.Lock()
@@ -391,11 +389,11 @@ func (u *upstream) OnData(b []byte) {
 		// next request finds the connection idle.
 		u.pool.giveBack(u)
 	}
-	u.sessions = deliverAll(delivered, nil, u.sessions)
+	u.owners = deliverAll(delivered, nil, u.owners)
 	if bad != nil {
 		s.stats.ResponseDecodingError.Add(1)
 		s.log.Warn("closing upstream connection: bad response", "upstream", u.pool.addr, "err", bad)
-		u.fail(codec.Errorf(codec.ErrBadResponse, "metaproxy: bad response from %s: %v", u.pool.addr, bad), true)
+		u.fail(causeLocal, codec.Errorf(codec.ErrBadResponse, "metaproxy: bad response from %s: %v", u.pool.addr, bad), true)
 	}
 }
 
@@ -449,12 +447,13 @@ func (u *upstream) OnClose(err error) {
 	if err != nil {
 		msg += ": " + err.Error()
 	}
-	u.fail(&codec.Error{Type: codec.ErrUnavailable, Message: msg}, false)
+	u.fail(causeReset, &codec.Error{Type: codec.ErrUnavailable, Message: msg}, false)
 }
 
-// fail closes u and answers every pending request with e.
-func (u *upstream) fail(e *codec.Error, closeConn bool) {
-	deliverAll(u.shut(closeConn), e, nil)
+// fail closes u and ends the attempt of every request it held: c says why,
+// e is the error their clients get unless they are tried again.
+func (u *upstream) fail(c cause, e *codec.Error, closeConn bool) {
+	deliverAll(u.shut(closeConn), &failure{c, e}, nil)
 }
 
 // shut marks u closed, closes its connection if closeConn, and returns the
@@ -485,24 +484,24 @@ func (u *upstream) shut(closeConn bool) []*exchange {
 	return exs
 }
 
-// deliverAll hands each exchange its response (e == nil) or the error e,
-// then flushes every session that got something, once. It clears exs and
-// returns sessions emptied, for reuse.
-func deliverAll(exs []*exchange, e *codec.Error, sessions []*Session) []*Session {
+// deliverAll hands each exchange back to its owner with its response (f
+// nil) or the failure f, then flushes every owner that got something,
+// once. It clears exs and returns owners emptied, for reuse.
+func deliverAll(exs []*exchange, f *failure, owners []owner) []owner {
 	for _, ex := range exs {
-		ex.host.End()
-		if ss := ex.sess; ss.deliver(ex, e) {
-			sessions = append(sessions, ss)
+		ex.try.host.End()
+		if o := ex.owner; o.result(ex, f) {
+			owners = append(owners, o)
 		}
 	}
 	clear(exs)
-	for _, ss := range sessions {
-		ss.flush()
+	for _, o := range owners {
+		o.flush()
 	}
-	clear(sessions)
-	return sessions[:0]
+	clear(owners)
+	return owners[:0]
 }
 
 func (u *upstream) close() {
-	u.fail(codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream connection closed by the proxy"), true)
+	u.fail(causeLocal, codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream connection closed by the proxy"), true)
 }

@@ -1,0 +1,34 @@
+package cluster
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// random is RANDOM: a uniformly random host. Envoy's random balancer
+// ignores weights too.
+type random struct{ hosts []*Host }
+
+func newRandom(hosts []*Host) balancer { return &random{hosts: hosts} }
+
+func (b *random) Pick(now time.Time, ctx *LBContext) *Host { return b.pick(now, deref(ctx)) }
+
+func (b *random) pick(now time.Time, c LBContext) *Host { return pickRandom(b.hosts, now, c.Exclude) }
+
+// pickRandom draws a few times; if no draw is usable, it scans on from the
+// last draw (so a usable host is found when there is one), then falls back
+// to panic mode.
+func pickRandom(hosts []*Host, now time.Time, ex *Host) *Host {
+	n := uint64(len(hosts))
+	var r uint64
+	for range 3 {
+		r = rand.Uint64N(n)
+		if h := hosts[r]; usable(h, now, ex) {
+			return h
+		}
+	}
+	if h := scanUsable(hosts, r, now, ex); h != nil {
+		return h
+	}
+	return notExcluded(hosts, r, ex)
+}

@@ -1,0 +1,99 @@
+package cluster
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// newRoundRobin is ROUND_ROBIN: a lock-free counter when every host has the
+// same weight (as Envoy, which skips its EDF scheduler then), smooth
+// weighted round robin otherwise. Both start at a random point, as Envoy
+// does, so that proxies started together do not all send their first
+// requests to the same host.
+func newRoundRobin(hosts []*Host, weights []uint32) balancer {
+	if uniform(weights) {
+		b := &roundRobin{hosts: hosts}
+		b.next.Store(rand.Uint64())
+		return b
+	}
+	b := &weightedRoundRobin{hosts: hosts, weight: make([]int64, len(hosts)), current: make([]int64, len(hosts))}
+	for i, w := range weights {
+		b.weight[i] = int64(weightOf(w))
+	}
+	for range rand.IntN(len(hosts)) {
+		b.next(time.Time{}, nil, false)
+	}
+	return b
+}
+
+// roundRobin takes the hosts in turn; an unusable host's turn passes to
+// the next usable one.
+type roundRobin struct {
+	hosts []*Host
+	next  atomic.Uint64
+}
+
+func (b *roundRobin) Pick(now time.Time, ctx *LBContext) *Host { return b.pick(now, deref(ctx)) }
+
+func (b *roundRobin) pick(now time.Time, c LBContext) *Host {
+	start := b.next.Add(1)
+	if h := scanUsable(b.hosts, start, now, c.Exclude); h != nil {
+		return h
+	}
+	return notExcluded(b.hosts, start, c.Exclude)
+}
+
+// weightedRoundRobin is smooth weighted round robin (nginx's): each pick
+// adds every candidate's weight to its current value and takes the largest,
+// which then gives back the candidates' total. Over every run of W picks
+// (W the sum of the weights) each host is picked exactly weight times, and
+// picks of a heavy host are spread out, not bunched. Hosts that are not
+// usable sit the round out, so the others share their turns by weight.
+// Envoy uses an EDF scheduler instead, with the same proportions.
+type weightedRoundRobin struct {
+	mu      sync.Mutex
+	hosts   []*Host
+	weight  []int64
+	current []int64
+}
+
+func (b *weightedRoundRobin) Pick(now time.Time, ctx *LBContext) *Host {
+	return b.pick(now, deref(ctx))
+}
+
+func (b *weightedRoundRobin) pick(now time.Time, c LBContext) *Host {
+	if h := b.next(now, c.Exclude, true); h != nil {
+		return h
+	}
+	// Panic mode: every host is unhealthy; balance over them all by weight.
+	if h := b.next(now, c.Exclude, false); h != nil {
+		return h
+	}
+	return b.hosts[0]
+}
+
+// next runs one round over the hosts other than ex (and, if healthy, only
+// the Healthy(now) ones); nil if there are none.
+func (b *weightedRoundRobin) next(now time.Time, ex *Host, healthy bool) *Host {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	best := -1
+	var total int64
+	for i, h := range b.hosts {
+		if h == ex || healthy && !h.Healthy(now) {
+			continue
+		}
+		b.current[i] += b.weight[i]
+		total += b.weight[i]
+		if best < 0 || b.current[i] > b.current[best] {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	b.current[best] -= total
+	return b.hosts[best]
+}
