@@ -16,7 +16,7 @@ import (
 // kvCodec is a minimal length-prefixed protocol used to test the engine in
 // isolation: [len u32][kind u8][id u64][k=v;k=v...]. Kind 0 request, 1
 // response OK, 2 response error, 3 oneway, 4 heartbeat request, 5 heartbeat
-// response.
+// response, 6 response server failure.
 type kvCodec struct{}
 
 func kvFrame(kind byte, id uint64, body string) []byte {
@@ -53,6 +53,8 @@ func (kvCodec) Decode(f []byte, m *codec.Message) error {
 		}
 	case 3:
 		m.Kind = codec.KindOneway
+	case 6:
+		m.Kind, m.Status = codec.KindResponse, codec.StatusServerFailure
 	case 4, 5:
 		m.Kind, m.HeartbeatRequest = codec.KindHeartbeat, f[4] == 4
 	default:

@@ -54,11 +54,14 @@ func (ss *Session) sendCopy(ex *exchange, ref *clusterRef) {
 		return
 	}
 	c.try.host, c.try.deadline = h, c.deadline
+	oneway := c.req.Kind == codec.KindOneway
+	// Once sent, c belongs to its upstream (and then to the sink): it is
+	// not touched here again.
 	u, err := s.pool(h, c.req.Variant, ref.cl).send(c)
 	if u != nil {
 		ss.dirty = append(ss.dirty, u)
 	}
-	if err != nil || c.req.Kind == codec.KindOneway {
+	if err != nil || oneway {
 		s.mirrors.done(c, err == nil)
 	}
 }

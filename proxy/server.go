@@ -52,6 +52,9 @@ func New(cfg Config, o Options) (*Server, error) {
 	if cfg.Codec == nil {
 		return nil, errors.New("proxy: config has no codec")
 	}
+	if err := runnable(codec.CapabilitiesOf(cfg.Codec)); err != nil {
+		return nil, err
+	}
 	if o.Dialer == nil {
 		return nil, errors.New("proxy: options have no dialer")
 	}
@@ -234,4 +237,23 @@ func (s *Server) heartbeatReply(c codec.Codec, dst []byte, m *codec.Message) (ou
 	defer s.contain("codec heartbeat reply", nil)
 	out = dst
 	return c.HeartbeatReply(dst, m)
+}
+
+// runnable refuses a codec that declares a mode the engine does not run
+// yet, rather than proxying its protocol wrongly.
+func runnable(c codec.Capabilities) error {
+	var why string
+	switch {
+	case c.Side != codec.SideBoth:
+		why = "parses only one side of a connection"
+	case c.OrderedResponses:
+		why = "needs responses kept in request order"
+	case c.Streams:
+		why = "carries streams"
+	case c.ServerFirst:
+		why = "has the server speak first"
+	default:
+		return nil
+	}
+	return fmt.Errorf("proxy: the codec %s, which this engine does not run yet", why)
 }

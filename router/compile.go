@@ -43,14 +43,8 @@ func Compile(rc *routev1alpha.RouteConfiguration) (t *Table, warnings []string, 
 		}
 		// A copy: the table shares nothing with the configuration message.
 		cr.HashPolicy = slices.Clone(a.GetHashPolicy())
-		if len(cr.HashPolicy) > 0 {
-			warnings = append(warnings, where+": hash_policy is not implemented yet (no consistent-hash balancer); requests are balanced by the cluster's lb_policy")
-		}
 		for _, mp := range a.GetRequestMirrorPolicies() {
 			cr.Mirrors = append(cr.Mirrors, Mirror{Cluster: mp.GetCluster(), Millionths: millionths(mp.GetRuntimeFraction())})
-		}
-		if len(cr.Mirrors) > 0 {
-			warnings = append(warnings, where+": request_mirror_policies are not implemented yet; no request is mirrored")
 		}
 		cr.Timeout = a.GetTimeout().AsDuration()
 		if rp := a.GetRetryPolicy(); rp != nil {
