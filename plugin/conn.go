@@ -11,7 +11,7 @@ import (
 
 var errClosed = errors.New("metaprotocol: connection closed")
 
-// conn is a proxy.Conn over one Envoy connection, downstream or upstream.
+// conn is a transport.Conn over one Envoy connection, downstream or upstream.
 // Envoy copies written bytes at once and posts the write to the
 // connection's worker, so Write and Close never block and are safe from
 // any goroutine.

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // fakeLog is api.CommonCAPI recording what the plugin logs.
@@ -259,15 +259,15 @@ func TestConn(t *testing.T) {
 	}
 }
 
-// fakeHandler is proxy.UpstreamHandler recording events.
+// fakeHandler is transport.UpstreamHandler recording events.
 type fakeHandler struct {
-	conn    proxy.Conn
+	conn    transport.Conn
 	failure chan error
 	data    []string
 	closes  []error
 }
 
-func (h *fakeHandler) OnConnect(c proxy.Conn)     { h.conn = c }
+func (h *fakeHandler) OnConnect(c transport.Conn) { h.conn = c }
 func (h *fakeHandler) OnConnectFailure(err error) { h.failure <- err }
 func (h *fakeHandler) OnData(b []byte)            { h.data = append(h.data, string(b)) }
 func (h *fakeHandler) OnClose(err error)          { h.closes = append(h.closes, err) }

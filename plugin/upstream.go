@@ -11,12 +11,12 @@ import (
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"github.com/envoyproxy/envoy/contrib/golang/filters/network/source/go/pkg/network"
 
-	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 var errRemoteClose = errors.New("closed by the peer")
 
-// dialer is the plugin's proxy.Dialer: it connects through Envoy's
+// dialer is the plugin's transport.Dialer: it connects through Envoy's
 // plainText ORIGINAL_DST cluster, whose connect timeout, circuit breakers
 // and socket options apply to every upstream connection.
 type dialer struct{}
@@ -24,7 +24,7 @@ type dialer struct{}
 // Dial starts connecting to addr. Envoy places the connection on one of its
 // workers round-robin, so h's events run on that worker, concurrently with
 // the downstream connection that asked for it.
-func (dialer) Dial(addr string, h proxy.UpstreamHandler) {
+func (dialer) Dial(addr string, h transport.UpstreamHandler) {
 	if err := literal(addr); err != nil {
 		// Anything else makes Envoy throw on this goroutine's thread,
 		// which ends the process. The failure is reported asynchronously,
@@ -51,7 +51,7 @@ func literal(addr string) error {
 // events to the engine. Envoy calls it on the connection's worker, one
 // event at a time.
 type upstream struct {
-	h    proxy.UpstreamHandler
+	h    transport.UpstreamHandler
 	addr string
 	conn *conn
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/router"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -132,7 +133,7 @@ func TestConnectBackoffProbeOnce(t *testing.T) {
 func TestSelfConnectCounted(t *testing.T) {
 	e := newTestEnv(t, true)
 	e.dialer.mu.Lock()
-	e.dialer.failWith = fmt.Errorf("dial tcp: %w", ErrSelfConnect)
+	e.dialer.failWith = fmt.Errorf("dial tcp: %w", transport.ErrSelfConnect)
 	e.dialer.mu.Unlock()
 	down := newMemConn()
 	s := e.srv.NewSession(down, "client")

@@ -10,6 +10,7 @@ import (
 	"github.com/metaproxy/metaproxy/codecs/thrift"
 	"github.com/metaproxy/metaproxy/internal/golden"
 	"github.com/metaproxy/metaproxy/router"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // The core-path benchmarks run one request and its response through the
@@ -22,11 +23,11 @@ import (
 // syncDialer connects at once and hands the handler to the benchmark.
 type syncDialer struct {
 	up   *recordConn
-	h    UpstreamHandler
+	h    transport.UpstreamHandler
 	dial int
 }
 
-func (d *syncDialer) Dial(_ string, h UpstreamHandler) {
+func (d *syncDialer) Dial(_ string, h transport.UpstreamHandler) {
 	d.dial++
 	d.h = h
 	h.OnConnect(d.up)

@@ -8,6 +8,7 @@ import (
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/filter"
 	"github.com/metaproxy/metaproxy/router"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // Config is one compiled listener configuration: everything a Server needs,
@@ -82,7 +83,7 @@ const (
 
 // Options are the host's contributions to a Server.
 type Options struct {
-	Dialer Dialer
+	Dialer transport.Dialer
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -6,9 +6,9 @@
 //	     ──▶ response decoded, id restored, response filters ──▶ host Write
 //
 // The engine has no sockets and no cgo: the standalone proxy and the Envoy
-// plugin each implement Conn and Dialer (host.go) and call Session.OnData
+// plugin each implement transport.Conn and transport.Dialer (package transport) and call Session.OnData
 // and Session.OnClose. A Session never blocks its caller: upstream writes
-// and downstream replies go through Conn.Write, which hosts implement
+// and downstream replies go through transport.Conn.Write, which hosts implement
 // without blocking.
 //
 // Locking: a Session's mutex guards its decoder and exchanges; an upstream

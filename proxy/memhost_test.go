@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // kvCodec is a minimal length-prefixed protocol used to test the engine in
@@ -92,7 +93,7 @@ func (kvCodec) HeartbeatReply(dst []byte, req *codec.Message) []byte {
 	return append(dst, kvFrame(5, req.ID, "")...)
 }
 
-// memConn is an in-memory Conn: what the engine writes arrives in out.
+// memConn is an in-memory transport.Conn: what the engine writes arrives in out.
 type memConn struct {
 	mu       sync.Mutex
 	writes   int
@@ -205,7 +206,7 @@ type memServer struct {
 
 type memUpstream struct {
 	srv  *memServer
-	h    UpstreamHandler
+	h    transport.UpstreamHandler
 	down *memConn
 	buf  []byte
 }
@@ -218,7 +219,7 @@ type memDialer struct {
 	failWith error // every dial fails with it
 }
 
-func (d *memDialer) Dial(addr string, h UpstreamHandler) {
+func (d *memDialer) Dial(addr string, h transport.UpstreamHandler) {
 	d.mu.Lock()
 	d.dials++
 	s := d.servers[addr]

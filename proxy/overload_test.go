@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // TestClientCloseCancelsRequests pins reliability defect 4's first part:
@@ -172,7 +173,7 @@ func TestFrameReceiveTimeout(t *testing.T) {
 // slowConn is a client connection whose host cut it off for not reading.
 type slowConn struct{ *memConn }
 
-func (slowConn) Write([]byte) error { return fmt.Errorf("write: %w", ErrSlowPeer) }
+func (slowConn) Write([]byte) error { return fmt.Errorf("write: %w", transport.ErrSlowPeer) }
 
 // TestSlowReaderCounted: a client the host cuts off at its write buffer
 // bound (proxy.ErrSlowPeer) is closed and counted as cx_slow_reader.
@@ -200,7 +201,7 @@ func TestUpstreamSlowReaderCounted(t *testing.T) {
 	up := e.a.conns[0].down
 	e.a.mu.Unlock()
 	up.mu.Lock()
-	up.writeErr = fmt.Errorf("write: %w", ErrSlowPeer)
+	up.writeErr = fmt.Errorf("write: %w", transport.ErrSlowPeer)
 	up.mu.Unlock()
 	s.OnData(req(2, "a1"))
 	if f := down.waitFrames(t, 2)[1]; f.Meta.Value("error") != codec.ErrUnavailable.String() {

@@ -13,6 +13,7 @@ import (
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/filter"
 	"github.com/metaproxy/metaproxy/router"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // Server is one listener's engine: a compiled configuration, its clusters
@@ -20,7 +21,7 @@ import (
 // connection with NewSession.
 type Server struct {
 	cfg      Config
-	dialer   Dialer
+	dialer   transport.Dialer
 	log      *slog.Logger
 	now      func() time.Time
 	snap     atomic.Pointer[snapshot]

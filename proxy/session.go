@@ -7,12 +7,13 @@ import (
 
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/filter"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // Session is one downstream connection.
 type Session struct {
 	srv    *Server
-	conn   Conn
+	conn   transport.Conn
 	remote string
 
 	mu       sync.Mutex
@@ -39,7 +40,7 @@ type Session struct {
 }
 
 // NewSession starts a session for a new downstream connection c.
-func (s *Server) NewSession(c Conn, remote string) *Session {
+func (s *Server) NewSession(c transport.Conn, remote string) *Session {
 	ss := &Session{srv: s, conn: c, remote: remote, codec: s.cfg.Codec.NewCodec(), lastData: s.now()}
 	ss.serial, _ = ss.codec.(codec.Serial)
 	s.stats.CxTotal.Add(1)
@@ -361,7 +362,7 @@ func (ss *Session) flushLocked() {
 		ss.wbuf = ss.wbuf[:0]
 	}
 	if err != nil {
-		if errors.Is(err, ErrSlowPeer) {
+		if errors.Is(err, transport.ErrSlowPeer) {
 			ss.srv.stats.CxSlowReader.Add(1)
 			ss.srv.log.Warn("closing connection: client not reading its answers", "peer", ss.remote)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // pool holds the upstream connections to one host for one codec variant.
@@ -153,12 +154,7 @@ const (
 
 var errUpstreamClosed = errors.New("upstream connection closed")
 
-// ErrSelfConnect is what a host's Dialer reports (wrapped) when a connect
-// to a loopback port nothing listens on landed on its own source port: the
-// socket is connected to itself and holds the port the real upstream needs.
-var ErrSelfConnect = errors.New("connected to itself (source and destination are the same)")
-
-// upstream is one upstream connection. It implements UpstreamHandler.
+// upstream is one upstream connection. It implements transport.UpstreamHandler.
 type upstream struct {
 	pool  *pool
 	srv   *Server
@@ -166,7 +162,7 @@ type upstream struct {
 
 	mu      sync.Mutex
 	state   upState
-	conn    Conn
+	conn    transport.Conn
 	codec   codec.Codec
 	pending map[uint64]*exchange
 	nextID  uint64
@@ -254,7 +250,7 @@ func (u *upstream) flush() {
 	}
 	u.mu.Unlock()
 	if err != nil {
-		if errors.Is(err, ErrSlowPeer) {
+		if errors.Is(err, transport.ErrSlowPeer) {
 			u.srv.stats.UpstreamCxSlowReader.Add(1)
 		}
 		u.fail(causeReset, codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
@@ -277,8 +273,8 @@ func (u *upstream) cancel(ex *exchange) bool {
 	return true
 }
 
-// OnConnect implements UpstreamHandler.
-func (u *upstream) OnConnect(c Conn) {
+// OnConnect implements transport.UpstreamHandler.
+func (u *upstream) OnConnect(c transport.Conn) {
 	u.timer.Stop()
 	u.mu.Lock()
 	if u.state != upConnecting {
@@ -298,11 +294,11 @@ func (u *upstream) OnConnect(c Conn) {
 	}
 }
 
-// OnConnectFailure implements UpstreamHandler.
+// OnConnectFailure implements transport.UpstreamHandler.
 func (u *upstream) OnConnectFailure(err error) {
 	u.timer.Stop()
 	u.srv.stats.UpstreamCxConnectFail.Add(1)
-	if errors.Is(err, ErrSelfConnect) {
+	if errors.Is(err, transport.ErrSelfConnect) {
 		u.srv.stats.UpstreamCxSelfConnect.Add(1)
 	}
 	if localFailure(err) {
@@ -334,7 +330,7 @@ func (u *upstream) connectTimeout() {
 	u.fail(causeConnect, codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s timed out after %v", u.pool.addr, u.pool.timeout), true)
 }
 
-// OnData implements UpstreamHandler.
+// OnData implements transport.UpstreamHandler.
 func (u *upstream) OnData(b []byte) {
 	s := u.srv
 	defer func() {
@@ -441,7 +437,7 @@ func (u *upstream) frame(f []byte) error {
 	return nil
 }
 
-// OnClose implements UpstreamHandler.
+// OnClose implements transport.UpstreamHandler.
 func (u *upstream) OnClose(err error) {
 	msg := "metaproxy: upstream " + u.pool.addr + " closed the connection"
 	if err != nil {

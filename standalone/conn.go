@@ -10,12 +10,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 const readChunk = 64 << 10
 
-// conn adapts a net.Conn to proxy.Conn. Write never blocks on the peer:
+// conn adapts a net.Conn to transport.Conn. Write never blocks on the peer:
 //
 //   - when nobody is writing, the caller writes at once with a non-blocking
 //     system call (the common case: no goroutine switch);
@@ -51,7 +51,7 @@ func newConn(c net.Conn, maxBuf int) *conn {
 	return w
 }
 
-// Write implements proxy.Conn.
+// Write implements transport.Conn.
 func (w *conn) Write(b []byte) error {
 	w.mu.Lock()
 	if w.closed || w.closing {
@@ -62,7 +62,7 @@ func (w *conn) Write(b []byte) error {
 		if len(w.buf)+len(b) > w.maxBuf {
 			w.mu.Unlock()
 			w.Close(false)
-			return proxy.ErrSlowPeer
+			return transport.ErrSlowPeer
 		}
 		w.buf = append(w.buf, b...)
 		if !w.busy {
@@ -202,7 +202,7 @@ func (w *conn) shut() {
 	close(w.done)
 }
 
-// Close implements proxy.Conn.
+// Close implements transport.Conn.
 func (w *conn) Close(flush bool) {
 	w.mu.Lock()
 	if w.closed || w.closing {
@@ -220,13 +220,13 @@ func (w *conn) Close(flush bool) {
 	w.shut()
 }
 
-// dialer implements proxy.Dialer with net.Dialer.
+// dialer implements transport.Dialer with net.Dialer.
 type dialer struct {
 	maxBuf int
 }
 
-// Dial implements proxy.Dialer.
-func (d dialer) Dial(addr string, h proxy.UpstreamHandler) {
+// Dial implements transport.Dialer.
+func (d dialer) Dial(addr string, h transport.UpstreamHandler) {
 	go func() {
 		nc, err := net.DialTimeout("tcp", addr, 30*time.Second)
 		if err != nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 func tcpPair(t *testing.T) (client, server net.Conn) {
@@ -38,15 +38,15 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 type host struct {
 	name    string
 	reactor bool
-	// wrap turns a connected socket into the host's proxy.Conn; what the
+	// wrap turns a connected socket into the host's transport.Conn; what the
 	// peer sends is discarded.
-	wrap func(t *testing.T, nc net.Conn, maxBuf int) proxy.Conn
+	wrap func(t *testing.T, nc net.Conn, maxBuf int) transport.Conn
 }
 
 // hosts lists the goroutine host; reactor_linux_test.go adds the reactor.
 var hosts = []host{{
 	name: "goroutines",
-	wrap: func(_ *testing.T, nc net.Conn, maxBuf int) proxy.Conn { return newConn(nc, maxBuf) },
+	wrap: func(_ *testing.T, nc net.Conn, maxBuf int) transport.Conn { return newConn(nc, maxBuf) },
 }}
 
 func forHosts(t *testing.T, test func(t *testing.T, h host)) {
@@ -114,8 +114,8 @@ func testSlowPeerIsClosed(t *testing.T, h host) {
 	for i := 0; i < 1000 && err == nil; i++ {
 		err = w.Write(chunk)
 	}
-	if !errors.Is(err, proxy.ErrSlowPeer) {
-		t.Fatalf("writes to a peer that never reads: %v, want proxy.ErrSlowPeer", err)
+	if !errors.Is(err, transport.ErrSlowPeer) {
+		t.Fatalf("writes to a peer that never reads: %v, want transport.ErrSlowPeer", err)
 	}
 	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.Copy(io.Discard, server); err != nil {
@@ -126,7 +126,7 @@ func testSlowPeerIsClosed(t *testing.T, h host) {
 // dialOutcome records what a Dialer reports for one connection.
 type dialOutcome struct{ connected, failed chan error }
 
-func (d dialOutcome) OnConnect(c proxy.Conn)     { c.Close(false); d.connected <- nil }
+func (d dialOutcome) OnConnect(c transport.Conn) { c.Close(false); d.connected <- nil }
 func (d dialOutcome) OnConnectFailure(err error) { d.failed <- err }
 func (d dialOutcome) OnData([]byte)              {}
 func (d dialOutcome) OnClose(error)              {}

@@ -9,16 +9,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // flushTimeout bounds how long Close(true) waits for a peer to take the
 // queued bytes.
 const flushTimeout = 5 * time.Second
 
-var errOverLimit = proxy.ErrSlowPeer
+var errOverLimit = transport.ErrSlowPeer
 
-// rconn is a socket owned by a loop; it implements proxy.Conn.
+// rconn is a socket owned by a loop; it implements transport.Conn.
 //
 // Write sends at once from the caller with a non-blocking write while
 // nothing is queued. What the socket does not take is queued, up to maxBuf
@@ -40,7 +40,7 @@ type rconn struct {
 	onReadClosed func()
 	halfClosed   atomic.Bool
 	// dial is the handler of a connect in progress, then nil; loop only.
-	dial proxy.UpstreamHandler
+	dial transport.UpstreamHandler
 
 	closed atomic.Bool // set under mu
 
@@ -55,7 +55,7 @@ func newRconn(l *loop, fd, maxBuf int) *rconn {
 	return &rconn{loop: l, fd: fd, maxBuf: maxBuf}
 }
 
-// Write implements proxy.Conn.
+// Write implements transport.Conn.
 func (c *rconn) Write(b []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -95,7 +95,7 @@ func (c *rconn) readEvents() uint32 {
 	return syscall.EPOLLIN
 }
 
-// Close implements proxy.Conn. Close(false) also cuts short a pending
+// Close implements transport.Conn. Close(false) also cuts short a pending
 // Close(true).
 func (c *rconn) Close(flush bool) {
 	c.mu.Lock()

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 func init() {
@@ -17,7 +17,7 @@ func init() {
 }
 
 // adopt moves nc's socket to a loop; what the peer sends is discarded.
-func adopt(t *testing.T, nc net.Conn, maxBuf int) proxy.Conn {
+func adopt(t *testing.T, nc net.Conn, maxBuf int) transport.Conn {
 	t.Helper()
 	fd, err := takeFd(nc)
 	if err != nil {
@@ -39,7 +39,7 @@ func adopt(t *testing.T, nc net.Conn, maxBuf int) proxy.Conn {
 // half: a connect to a loopback port nothing listens on that lands on its
 // own source port is a socket connected to itself, holding the port a
 // restarted upstream needs. The epoll dialer reports it as a failure
-// (proxy.ErrSelfConnect) and frees the port. The test forces the case by
+// (transport.ErrSelfConnect) and frees the port. The test forces the case by
 // binding the source to the destination.
 func TestReactorDialerRefusesSelfConnect(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -52,7 +52,7 @@ func TestReactorDialerRefusesSelfConnect(t *testing.T) {
 	reactorDialer{maxBuf: 1 << 20, source: ap}.Dial(ap.String(), out)
 	select {
 	case err := <-out.failed:
-		if !errors.Is(err, proxy.ErrSelfConnect) {
+		if !errors.Is(err, transport.ErrSelfConnect) {
 			t.Fatalf("dial from %v to itself: %v, want ErrSelfConnect", ap, err)
 		}
 	case <-out.connected:

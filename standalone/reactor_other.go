@@ -5,7 +5,7 @@ package standalone
 import (
 	"net"
 
-	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // reactorSupported is false: without epoll the host runs one goroutine per
@@ -14,4 +14,4 @@ const reactorSupported = false
 
 func (l *Listener) startReactor(nc net.Conn) error { return l.startGoroutine(nc) }
 
-func newReactorDialer(maxBuf int) proxy.Dialer { return dialer{maxBuf: maxBuf} }
+func newReactorDialer(maxBuf int) transport.Dialer { return dialer{maxBuf: maxBuf} }

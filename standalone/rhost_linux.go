@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // dialTimeout bounds a connect, as net.DialTimeout does in the goroutine
@@ -89,18 +89,18 @@ func takeFd(nc net.Conn) (int, error) {
 	return fd, derr
 }
 
-// reactorDialer implements proxy.Dialer with non-blocking connects
+// reactorDialer implements transport.Dialer with non-blocking connects
 // completed by the loops.
 type reactorDialer struct {
 	maxBuf int
 	source netip.AddrPort // bind before connecting when valid
 }
 
-func newReactorDialer(maxBuf int) proxy.Dialer { return reactorDialer{maxBuf: maxBuf} }
+func newReactorDialer(maxBuf int) transport.Dialer { return reactorDialer{maxBuf: maxBuf} }
 
-// Dial implements proxy.Dialer. The outcome is reported from the loop that
+// Dial implements transport.Dialer. The outcome is reported from the loop that
 // owns the connection, never from inside Dial.
-func (d reactorDialer) Dial(addr string, h proxy.UpstreamHandler) {
+func (d reactorDialer) Dial(addr string, h transport.UpstreamHandler) {
 	lp, err := loopFor()
 	if err != nil {
 		go h.OnConnectFailure(err)
@@ -180,7 +180,7 @@ func (l *loop) connected(c *rconn) {
 	if err == nil && selfConnected(c.fd) {
 		// Go's own dialer checks this too: a connect to a loopback port
 		// nothing listens on can pick that very port as its source.
-		l.dialFailed(c, &net.OpError{Op: "dial", Net: "tcp", Err: proxy.ErrSelfConnect})
+		l.dialFailed(c, &net.OpError{Op: "dial", Net: "tcp", Err: transport.ErrSelfConnect})
 		return
 	}
 	if err == nil {

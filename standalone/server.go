@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/transport"
 )
 
 // Listener serves one proxy.Server on one net.Listener.
@@ -28,9 +29,9 @@ type Listener struct {
 // NewDialer returns the Dialer the standalone host gives to proxy.New.
 // maxBuf bounds the bytes waiting to be written on each upstream connection.
 // On Linux it connects on the epoll loops unless METAPROXY_REACTOR=0.
-func NewDialer(maxBuf int) proxy.Dialer { return newDialer(maxBuf, defaultReactor) }
+func NewDialer(maxBuf int) transport.Dialer { return newDialer(maxBuf, defaultReactor) }
 
-func newDialer(maxBuf int, reactor bool) proxy.Dialer {
+func newDialer(maxBuf int, reactor bool) transport.Dialer {
 	if reactor {
 		return newReactorDialer(maxBuf)
 	}

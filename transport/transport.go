@@ -1,11 +1,15 @@
-package proxy
+// Package transport is the contract between the engine and the host that
+// runs it: the standalone proxy (Go's net package, or its own epoll
+// reactor) or the Envoy golang network filter. The engine never touches a
+// socket; it reads through the events a host reports and writes and dials
+// through these interfaces. It is below every engine package, so health
+// checks and control-plane clients dial through whichever host runs them.
+package transport
 
 import "errors"
 
-// The engine is host-agnostic: it never touches sockets. A host (the
-// standalone proxy on Go's net package, or the Envoy golang network filter)
-// feeds it bytes and gives it a way to write and to dial. Every method below
-// may be called from any goroutine; the engine serialises its own state.
+// Every method below may be called from any goroutine; the engine
+// serialises its own state.
 //
 // Hosts must never call back into the engine from inside Conn.Write,
 // Conn.Close or Dialer.Dial: the engine may hold locks while it calls them.
@@ -50,3 +54,8 @@ type UpstreamHandler interface {
 // waiting for a peer that does not read exceed the host's bound and the
 // connection was closed for it. The engine counts such connections.
 var ErrSlowPeer = errors.New("write buffer over the limit: peer too slow")
+
+// ErrSelfConnect is what a host's Dialer reports (wrapped) when a connect
+// to a loopback port nothing listens on landed on its own source port: the
+// socket is connected to itself and holds the port the real upstream needs.
+var ErrSelfConnect = errors.New("connected to itself (source and destination are the same)")
