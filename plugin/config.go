@@ -29,11 +29,18 @@ type listenerConfig struct {
 	name string
 	srv  *proxy.Server
 	err  error
+	key  string // the plugin_config it was built from
+
+	// Guarded by registry.mu: see configs.go.
+	sessions   int
+	superseded bool // a newer config of the same listener was parsed
+	closed     bool // srv is closed: superseded, and its last session ended
 }
 
 // parser is the plugin's network.ConfigParser. Envoy calls it on its main
 // thread once per listener config and keeps the result for the life of the
-// process (the SDK never releases a config, so neither does the plugin).
+// process (the SDK never releases a config); the plugin shares identical
+// configs and releases the engine of superseded ones (configs.go).
 type parser struct{}
 
 // ParseConfig compiles plugin_config. It cannot report an error to Envoy:
@@ -47,7 +54,7 @@ func (parser) ParseConfig(a *anypb.Any) (cfg any) {
 			cfg = &listenerConfig{err: err}
 		}
 	}()
-	lc := compile(a)
+	lc := parse(a)
 	if lc.err != nil {
 		logger.Error("metaprotocol: invalid plugin_config: every connection will be refused", "error", lc.err)
 	} else {
@@ -56,11 +63,24 @@ func (parser) ParseConfig(a *anypb.Any) (cfg any) {
 	return lc
 }
 
-func compile(a *anypb.Any) *listenerConfig {
+// parse returns the config of a: the one already built from the same
+// plugin_config, or a new one that supersedes the older configs of its
+// listener.
+func parse(a *anypb.Any) *listenerConfig {
 	value, err := pluginValue(a)
 	if err != nil {
 		return &listenerConfig{err: err}
 	}
+	if lc := registry.shared(string(value)); lc != nil {
+		return lc
+	}
+	lc := compile(value)
+	lc.key = string(value)
+	registry.add(lc)
+	return lc
+}
+
+func compile(value []byte) *listenerConfig {
 	env := filter.Env{Logger: logger}
 	l, err := config.ParsePluginConfig(value, env)
 	if err != nil {
@@ -69,7 +89,7 @@ func compile(a *anypb.Any) *listenerConfig {
 	for _, w := range l.Warnings {
 		logger.Warn("metaprotocol: " + w)
 	}
-	srv, err := proxy.New(l.Proxy, proxy.Options{Dialer: dialer{}, Logger: logger.With("listener", l.Name)})
+	srv, err := proxy.New(l.Proxy, proxy.Options{Dialer: dialer{}, Clusters: clusters, Logger: logger.With("listener", l.Name)})
 	if err != nil {
 		return &listenerConfig{name: l.Name, err: err}
 	}

@@ -38,11 +38,19 @@ func (d *downstream) OnNewConnection() (st api.FilterStatus) {
 		d.conn.Close(false)
 		return st
 	}
-	if !d.lc.srv.Admit() {
+	lc := registry.open(d.lc)
+	if lc == nil {
+		logger.Error("metaprotocol: refusing connection: its listener config was released", "peer", remote)
+		d.conn.Close(false)
+		return st
+	}
+	d.lc = lc
+	if !lc.srv.Admit() {
+		registry.done(lc)
 		d.conn.Close(false) // over max_connections
 		return st
 	}
-	d.sess = d.lc.srv.NewSession(d.conn, remote)
+	d.sess = lc.srv.NewSession(d.conn, remote)
 	return api.NetworkFilterContinue
 }
 
@@ -68,6 +76,7 @@ func (d *downstream) OnEvent(e api.ConnectionEvent) {
 	if s := d.sess; s != nil {
 		d.sess = nil
 		s.OnClose()
+		registry.done(d.lc)
 	}
 }
 

@@ -84,6 +84,9 @@ const (
 // Options are the host's contributions to a Server.
 type Options struct {
 	Dialer transport.Dialer
+	// Clusters is the process's cluster manager, shared by its listeners;
+	// nil gives the Server a private one.
+	Clusters *cluster.Manager
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -42,8 +42,10 @@ type Server struct {
 	closed atomic.Bool
 }
 
+// Pools are per upstream host (the cluster's Host object, which keeps its
+// identity across endpoint updates) and codec variant.
 type poolKey struct {
-	addr    string
+	host    *cluster.Host
 	variant uint16
 }
 
@@ -80,7 +82,7 @@ func New(cfg Config, o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	set, err := cluster.NewSet(cfg.Clusters, s.log)
+	set, err := cluster.NewSet(o.Clusters, cfg.Clusters, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -98,7 +100,10 @@ func New(cfg Config, o Options) (*Server, error) {
 		set.Close()
 		return nil, err
 	}
-	go s.sweep()
+	for _, ref := range s.refs {
+		ref.unwatch = ref.cl.Watch(s.drainHosts)
+	}
+	s.startSweeping()
 	return s, nil
 }
 
@@ -151,6 +156,10 @@ func (s *Server) Close() {
 		return
 	}
 	close(s.stop)
+	s.stopSweeping()
+	for _, ref := range s.refs {
+		ref.unwatch()
+	}
 	s.poolMu.Lock()
 	pools := s.pools
 	s.pools = map[poolKey]*pool{}
@@ -173,7 +182,7 @@ func (s *Server) Close() {
 }
 
 func (s *Server) pool(h *cluster.Host, variant uint16, cl *cluster.Cluster) *pool {
-	k := poolKey{h.Addr, variant}
+	k := poolKey{h, variant}
 	s.poolMu.RLock()
 	p := s.pools[k]
 	s.poolMu.RUnlock()
@@ -257,4 +266,26 @@ func runnable(c codec.Capabilities) error {
 		return nil
 	}
 	return fmt.Errorf("proxy: the codec %s, which this engine does not run yet", why)
+}
+
+// drainHosts drains the pools of hosts that left their cluster: no new
+// request goes to them, idle connections close now and busy ones after
+// their last answer.
+func (s *Server) drainHosts(removed []*cluster.Host) {
+	gone := make(map[*cluster.Host]bool, len(removed))
+	for _, h := range removed {
+		gone[h] = true
+	}
+	var drain []*pool
+	s.poolMu.Lock()
+	for k, p := range s.pools {
+		if gone[k.host] {
+			drain = append(drain, p)
+			delete(s.pools, k)
+		}
+	}
+	s.poolMu.Unlock()
+	for _, p := range drain {
+		p.drain()
+	}
 }

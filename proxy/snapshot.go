@@ -31,6 +31,7 @@ type clusterRef struct {
 	// retries counts the retries in flight, bounded by the cluster's
 	// circuit_breakers max_retries.
 	retries atomic.Int64
+	unwatch func() // stops the Server's watch on the cluster's hosts
 }
 
 // tryRetry takes one of the cluster's concurrent retries.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"sync"
 	"time"
 
 	"github.com/metaproxy/metaproxy/codec"
@@ -9,9 +10,9 @@ import (
 // Deadlines. A request's deadline runs from its decoding: the route's
 // timeout, else the listener's request_timeout. An attempt's deadline is
 // the request's, or its retry policy's per_try_timeout when that comes
-// first. Attempts at upstreams are checked by one sweeper per Server
+// first. Attempts at upstreams are checked
 // instead of a timer per request (a request costs nothing more than its
-// deadline), a few times per shortest timeout; an exchange a filter holds
+// deadline), a few times per shortest timeout, by one sweeper per process; an exchange a filter holds
 // paused gets a timer of its own (pausing is rare, and the sweeper does not
 // see it).
 
@@ -25,33 +26,85 @@ func (s *Server) trackUpstream(u *upstream, live bool) {
 	s.upMu.Unlock()
 }
 
-func (s *Server) sweep() {
-	tick := s.snap.Load().tick
-	t := time.NewTicker(tick)
-	defer t.Stop()
+// sweeper is the process's one deadline checker, shared by every Server:
+// a process with a thousand listener configurations (Envoy keeps every
+// config it ever parsed) runs one goroutine, not a thousand. It runs while
+// at least one Server is open.
+var sweeper struct {
+	mu      sync.Mutex
+	servers map[*Server]struct{}
+	stop    chan struct{}
+}
+
+// startSweeping adds s to the sweeper, starting it if s is the first.
+func (s *Server) startSweeping() {
+	sweeper.mu.Lock()
+	defer sweeper.mu.Unlock()
+	if sweeper.servers == nil {
+		sweeper.servers = map[*Server]struct{}{}
+	}
+	sweeper.servers[s] = struct{}{}
+	if sweeper.stop == nil {
+		sweeper.stop = make(chan struct{})
+		go sweep(sweeper.stop)
+	}
+}
+
+// stopSweeping removes s, stopping the sweeper after the last Server.
+func (s *Server) stopSweeping() {
+	sweeper.mu.Lock()
+	defer sweeper.mu.Unlock()
+	delete(sweeper.servers, s)
+	if len(sweeper.servers) == 0 && sweeper.stop != nil {
+		close(sweeper.stop)
+		sweeper.stop = nil
+	}
+}
+
+// sweep checks the deadlines of every Server's upstream requests, as often
+// as the shortest timeout among them asks.
+func sweep(stop chan struct{}) {
+	var servers []*Server
 	var ups []*upstream
+	tick := 100 * time.Millisecond
+	t := time.NewTimer(tick)
+	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
-		if d := s.snap.Load().tick; d != tick {
-			tick = d
-			t.Reset(tick)
+		sweeper.mu.Lock()
+		servers = servers[:0]
+		for s := range sweeper.servers {
+			servers = append(servers, s)
 		}
-		s.upMu.Lock()
-		ups = ups[:0]
-		for u := range s.ups {
-			ups = append(ups, u)
+		sweeper.mu.Unlock()
+		tick = 100 * time.Millisecond
+		for _, s := range servers {
+			tick = min(tick, s.snap.Load().tick)
+			ups = s.sweep(ups)
 		}
-		s.upMu.Unlock()
-		now := s.now().UnixNano()
-		for _, u := range ups {
-			u.expire(now)
-		}
-		clear(ups)
+		clear(servers)
+		t.Reset(tick)
 	}
+}
+
+// sweep expires the attempts of s past their deadline; ups is scratch.
+func (s *Server) sweep(ups []*upstream) []*upstream {
+	s.upMu.Lock()
+	ups = ups[:0]
+	for u := range s.ups {
+		ups = append(ups, u)
+	}
+	s.upMu.Unlock()
+	now := s.now().UnixNano()
+	for _, u := range ups {
+		u.expire(now)
+	}
+	clear(ups)
+	return ups[:0]
 }
 
 // expire ends every attempt whose deadline passed at now: a per-try

@@ -265,3 +265,42 @@ func (s *memServer) seenN() int {
 	defer s.mu.Unlock()
 	return len(s.seen)
 }
+
+// TestRemovedHostsPoolDrains: a host that leaves its cluster gets no new
+// request and its idle connection is closed; the cluster's other hosts
+// keep theirs.
+func TestRemovedHostsPoolDrains(t *testing.T) {
+	e := trafficEnv(t, nil)
+	down := newMemConn()
+	ss := e.srv.NewSession(down, "c")
+	for i := range 4 {
+		ss.OnData(req(uint64(i+1), "m"))
+	}
+	down.waitFrames(t, 4)
+	ab := e.srv.refs["ab"].cl
+	if err := ab.Update([]cluster.Endpoint{{Host: "10.0.0.2", Port: 1, Weight: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		e.a.mu.Lock()
+		defer e.a.mu.Unlock()
+		for _, u := range e.a.conns {
+			if !u.down.isClosed() {
+				return false
+			}
+		}
+		return true
+	})
+	before := e.a.seenN()
+	for i := range 4 {
+		ss.OnData(req(uint64(i+5), "m"))
+	}
+	for _, m := range down.waitFrames(t, 8)[4:] {
+		if from(m) != "b" {
+			t.Fatalf("answer %d from %q after a was removed", m.ID, from(m))
+		}
+	}
+	if e.a.seenN() != before {
+		t.Fatal("the removed host got requests")
+	}
+}

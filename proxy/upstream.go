@@ -135,6 +135,31 @@ func (p *pool) giveBack(u *upstream) {
 	p.idle = append(p.idle, u)
 }
 
+// drain stops p and closes its connections as they become idle: at once
+// for those without a request in flight, after their last answer for the
+// others.
+func (p *pool) drain() {
+	p.mu.Lock()
+	p.closed = true
+	conns := append(p.idle, p.conns...)
+	p.idle, p.conns = nil, nil
+	p.mu.Unlock()
+	for _, u := range conns {
+		if u != nil && u.drainWhenIdle() {
+			u.close()
+		}
+	}
+}
+
+// drainWhenIdle marks u to close after its last pending answer and reports
+// whether it is idle now.
+func (u *upstream) drainWhenIdle() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.draining = true
+	return len(u.pending) == 0
+}
+
 // close stops p from lending or dialling connections; the Server closes
 // the connections themselves, lent ones included.
 func (p *pool) close() {
@@ -171,6 +196,8 @@ type upstream struct {
 	// giveBackOnFlush returns an exclusive connection to its pool after
 	// the flush that writes its oneway request.
 	giveBackOnFlush bool
+	// draining: u's host left its cluster; u closes once nothing is pending.
+	draining bool
 	scratch         []byte
 	rbuf            []byte
 	edit            codec.Edit // reused: an Edit passed to a codec escapes
@@ -378,7 +405,12 @@ func (u *upstream) OnData(b []byte) {
 	delivered := u.delivered
 	u.delivered = u.delivered[:0]
 	exclusiveDone := !u.pool.mux && len(u.pending) == 0 && len(delivered) > 0 && bad == nil
+	drained := u.draining && len(u.pending) == 0 && bad == nil
 	u.mu.Unlock()
+	if drained {
+		exclusiveDone = false
+		defer u.close()
+	}
 
 	if exclusiveDone {
 		// Back to the pool before the client sees the answer, so that its

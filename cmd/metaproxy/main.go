@@ -22,6 +22,7 @@ import (
 
 	"github.com/metaproxy/metaproxy/admin"
 	_ "github.com/metaproxy/metaproxy/builtin"
+	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/config"
 	"github.com/metaproxy/metaproxy/filter"
 	"github.com/metaproxy/metaproxy/proxy"
@@ -64,12 +65,13 @@ func run() error {
 
 	var listeners []*standalone.Listener
 	var sources []admin.Source
+	clusters := cluster.NewManager(log) // shared by every listener
 	for _, l := range bs.Listeners {
 		maxBuf := l.Proxy.MaxBufferedBytes
 		if maxBuf <= 0 {
 			maxBuf = proxy.DefaultMaxBufferedBytes
 		}
-		srv, err := proxy.New(l.Proxy, proxy.Options{Dialer: standalone.NewDialer(maxBuf), Logger: log.With("listener", l.Name)})
+		srv, err := proxy.New(l.Proxy, proxy.Options{Dialer: standalone.NewDialer(maxBuf), Clusters: clusters, Logger: log.With("listener", l.Name)})
 		if err != nil {
 			return fmt.Errorf("listener %q: %w", l.Name, err)
 		}
