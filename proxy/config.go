@@ -87,7 +87,7 @@ type Options struct {
 	// Clusters is the process's cluster manager, shared by its listeners;
 	// nil gives the Server a private one.
 	Clusters *cluster.Manager
-	Logger *slog.Logger
+	Logger   *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -198,9 +198,9 @@ type upstream struct {
 	giveBackOnFlush bool
 	// draining: u's host left its cluster; u closes once nothing is pending.
 	draining bool
-	scratch         []byte
-	rbuf            []byte
-	edit            codec.Edit // reused: an Edit passed to a codec escapes
+	scratch  []byte
+	rbuf     []byte
+	edit     codec.Edit // reused: an Edit passed to a codec escapes
 
 	// Used by OnData only; the host never calls OnData concurrently.
 	spare     codec.Message
