@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # make bench: the core-path micro-benchmarks, then the side-by-side load
 # benchmark (test/bench): dubbo-go and Apache Thrift peers direct, through
-# HAProxy (TCP mode), through metaproxy and through metaprotocol.so in the
-# ABI host. Writes bench/results/latest.{md,png,json}; see bench/README.md.
+# HAProxy (TCP mode), through metaproxy (plain, +mirror, +ringhash) and
+# through metaprotocol.so in the ABI host. Writes
+# bench/results/latest.{md,png,json}; see bench/README.md.
 #
 # Knobs (environment):
 #   BENCH_ARGS   extra flags for the load benchmark, e.g.
 #                "-duration 10s -workers 1,16,64 -protocols dubbo -rounds 5"
+#                or "-proxies direct,haproxy,metaproxy,metaproxy.so" (no feature rows)
+#   BENCH_OUT    where to write latest.*, default bench/results (the committed run)
 #   PROFILE=1    also perf-profile metaproxy under the largest load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 root=$PWD
-out=$root/bench/results
+out=${BENCH_OUT:-$root/bench/results}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 
 # HAProxy is the L4 baseline; perf only for PROFILE=1.
 need=()
@@ -37,4 +41,4 @@ args=(-sidebyside -out "$out" -micro "$micro")
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 cd test && go test -run '^TestSideBySide$' -count 1 -timeout 30m -v ./bench -args "${args[@]}" ${BENCH_ARGS:-} |
 	grep -v -e '^=== ' -e '^--- PASS' -e '^    --- PASS'
-echo "==> wrote bench/results/latest.md, latest.png, latest.json"
+echo "==> wrote $out/latest.md, latest.png, latest.json"

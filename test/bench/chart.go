@@ -30,8 +30,11 @@ var (
 	white = color.RGBA{255, 255, 255, 255}
 	black = color.RGBA{0, 0, 0, 255}
 	grid  = color.RGBA{225, 225, 225, 255}
-	// One color per proxy kind, in Proxies order.
-	barColors = []color.RGBA{{120, 120, 120, 255}, {230, 140, 40, 255}, {40, 110, 200, 255}, {60, 170, 90, 255}}
+	// One color per proxy kind, in Proxies order: a host's feature rows in
+	// lighter and darker shades of its color.
+	barColors = []color.RGBA{{120, 120, 120, 255}, {230, 140, 40, 255},
+		{40, 110, 200, 255}, {120, 170, 235, 255}, {20, 55, 130, 255},
+		{60, 170, 90, 255}, {140, 210, 150, 255}, {25, 100, 50, 255}}
 )
 
 // panel is one bar chart of the figure.

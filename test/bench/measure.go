@@ -25,9 +25,11 @@ type Load struct {
 	Workers int
 	// Warmup runs first and is not measured; Duration is the measured phase.
 	Warmup, Duration time.Duration
-	// ProxyPID and ServerPID are the processes whose CPU is sampled over the
-	// measured phase (0: none, as for the proxy of a direct case).
-	ProxyPID, ServerPID int
+	// ProxyPID and ServerPIDs are the processes whose CPU is sampled over
+	// the measured phase (ProxyPID 0: none, as for a direct case). The
+	// servers' CPU is summed: the mirror of a mirror row is a server too.
+	ProxyPID   int
+	ServerPIDs []int
 	// During, if set, is called when the measured phase starts, with the
 	// phase's length; it must not block (the profiler starts perf from it).
 	During func(time.Duration)
@@ -87,10 +89,16 @@ type sample struct {
 }
 
 func (l Load) sample(client int) (sample, error) {
-	procs, err := cpuOf(l.ProxyPID, l.ServerPID, client)
+	procs, err := cpuOf(append([]int{l.ProxyPID, client}, l.ServerPIDs...)...)
 	if err != nil {
 		return sample{}, err
 	}
+	// procs: proxy, server (all of them), client.
+	var servers time.Duration
+	for _, d := range procs[2:] {
+		servers += d
+	}
+	procs = []time.Duration{procs[0], servers, procs[1]}
 	mc, err := ReadMachineCPU()
 	return sample{procs: procs, machine: mc, at: time.Now()}, err
 }

@@ -5,9 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/metaproxy/metaproxy/builtin" // the codecs and filters, for config.LoadBootstrap
+	"github.com/metaproxy/metaproxy/config"
+	"github.com/metaproxy/metaproxy/filter"
 )
 
 func TestParseHWM(t *testing.T) {
@@ -93,12 +98,52 @@ func TestHAProxyConfigValid(t *testing.T) {
 }
 
 func TestBootstrapRoutesByProtocol(t *testing.T) {
+	up := Upstreams{Main: Server{Addr: "127.0.0.1:9"}, Second: Server{Addr: "127.0.0.1:10"}}
 	for proto, key := range map[string]string{"dubbo": "interface", "thrift": "method"} {
-		y := bootstrap(proto, "127.0.0.1:9", 8).MustRender()
-		for _, want := range []string{"name: " + key, "port_value: 8", "port_value: 9", "multiplexing: true", "name: " + proto} {
-			if !strings.Contains(y, want) {
-				t.Errorf("%s bootstrap lacks %q:\n%s", proto, want, y)
+		for _, c := range []struct {
+			feature    string
+			want, lack []string
+		}{
+			{"", nil, []string{"port_value: 10", "mirror", "hash_policy", "RING_HASH"}},
+			{FeatureMirror, []string{"request_mirror_policies:", "- cluster: mirror\n", "name: mirror", "port_value: 10"}, []string{"runtime_fraction", "hash_policy"}},
+			{FeatureRingHash, []string{"hash_policy:", "- method\n", "lb_policy: RING_HASH", "port_value: 10"}, []string{"mirror"}},
+		} {
+			y := bootstrap(proto, c.feature, up, 8).MustRender()
+			for _, want := range append([]string{"name: " + key, "port_value: 8", "port_value: 9", "multiplexing: true", "name: " + proto}, c.want...) {
+				if !strings.Contains(y, want) {
+					t.Errorf("%s%s bootstrap lacks %q:\n%s", proto, c.feature, want, y)
+				}
 			}
+			for _, lack := range c.lack {
+				if strings.Contains(y, lack) {
+					t.Errorf("%s%s bootstrap has %q:\n%s", proto, c.feature, lack, y)
+				}
+			}
+			// metaproxy itself accepts it, without warnings.
+			b, err := config.LoadBootstrap([]byte(y), filter.Env{})
+			if err != nil {
+				t.Errorf("%s%s bootstrap: %v\n%s", proto, c.feature, err, y)
+			} else if len(b.Warnings) > 0 {
+				t.Errorf("%s%s bootstrap: warnings %q", proto, c.feature, b.Warnings)
+			}
+		}
+	}
+}
+
+func TestSplitKind(t *testing.T) {
+	for _, k := range Proxies {
+		host, f := SplitKind(k)
+		if !slices.Contains([]string{Direct, HAProxy, Metaproxy, ABIHost}, host) ||
+			!slices.Contains([]string{"", FeatureMirror, FeatureRingHash}, f) {
+			t.Errorf("SplitKind(%q) = %q, %q", k, host, f)
+		}
+		if (f != "") != NeedsSecondServer(k) {
+			t.Errorf("NeedsSecondServer(%q) = %v", k, !(f != ""))
+		}
+	}
+	for _, k := range DefaultProxies {
+		if !slices.Contains(Proxies, k) {
+			t.Errorf("default kind %q is not in Proxies", k)
 		}
 	}
 }

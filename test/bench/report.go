@@ -82,8 +82,13 @@ func (r *Report) Markdown() string {
 
 // mainTable is the table of one protocol: a row per case.
 func (r *Report) mainTable(protocol string) string {
-	t := &table{head: []string{"case", "workers", "calls/s", "p50 µs", "p99 µs", "max µs", "errors",
-		"proxy CPU µs/call", "proxy peak RSS MiB", "calls/s ÷ direct", "calls/s ÷ HAProxy", "CPU/call ÷ HAProxy"}}
+	head := []string{"case", "workers", "calls/s", "p50 µs", "p99 µs", "max µs", "errors",
+		"proxy CPU µs/call", "proxy peak RSS MiB", "calls/s ÷ direct", "calls/s ÷ HAProxy", "CPU/call ÷ HAProxy"}
+	features := slices.ContainsFunc(r.Plan.Proxies, NeedsSecondServer)
+	if features {
+		head = append(head, "calls/s ÷ plain", "p99 ÷ plain", "CPU/call ÷ plain")
+	}
+	t := &table{head: head}
 	var notes []string
 	for _, c := range r.Plan.Cases(protocol) {
 		notes = append(notes, r.notes(c)...)
@@ -112,13 +117,41 @@ func (r *Report) mainTable(protocol string) string {
 		} else {
 			row = append(row, ratio(Ratio(float64(res.PerCall(res.ProxyCPU)), float64(ha.PerCall(ha.ProxyCPU)))))
 		}
+		if features {
+			row = append(row, r.featureRatios(c, res)...)
+		}
 		t.add(row...)
 	}
 	out := t.String()
+	if features {
+		out += "\n" + featureNote
+	}
 	if len(notes) > 0 {
 		out += "\n" + strings.Join(notes, "")
 	}
 	return out
+}
+
+// featureNote explains the feature rows under a main table.
+const featureNote = "Feature rows: **+mirror** copies every call (`request_mirror_policies`, 100 %) to a second server " +
+	"and discards its answers; **+ringhash** balances over two servers with `lb_policy: RING_HASH` and " +
+	"`hash_policy: [method]` (one method: every call hashes to the same server). **÷ plain** is the ratio to the " +
+	"same host without the feature (metaproxy or metaproxy.so) in the same run. The mirror server's CPU counts " +
+	"as the server's, and it competes with the others for the same CPUs, so +mirror's calls/s falls by more than " +
+	"its proxy CPU alone explains.\n"
+
+// featureRatios are the ÷ plain cells of case c's median run res: calls/s,
+// p99 and proxy CPU per call over those of the plain row of the same host.
+// Rows without a feature, or whose plain row did not run, have none.
+func (r *Report) featureRatios(c Case, res Result) []string {
+	host, feature := SplitKind(c.Proxy)
+	plain, ok := r.Results.Median(Case{c.Protocol, c.Workers, host})
+	if feature == "" || !ok {
+		return []string{"–", "–", "–"}
+	}
+	return []string{ratio(Ratio(res.Result.RPS, plain.Result.RPS)),
+		ratio(Ratio(float64(res.Result.P99us), float64(plain.Result.P99us))),
+		ratio(Ratio(float64(res.PerCall(res.ProxyCPU)), float64(plain.PerCall(plain.ProxyCPU))))}
 }
 
 // notes lists why runs of c did not run or failed, each reason once.

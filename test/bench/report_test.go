@@ -21,7 +21,7 @@ func fakeResult(c Case, calls int64, cpuPerCall time.Duration, p99us int64, rss 
 }
 
 func testReport() *Report {
-	plan := Plan{Protocols: []string{"dubbo"}, Workers: []int{16}, Proxies: Proxies, Warmup: time.Second,
+	plan := Plan{Protocols: []string{"dubbo"}, Workers: []int{16}, Proxies: []string{Direct, HAProxy, Metaproxy, ABIHost}, Warmup: time.Second,
 		Duration: 2 * time.Second, Threads: 2, Rounds: 3}
 	mp := Case{"dubbo", 16, Metaproxy}
 	rs := Results{
@@ -103,5 +103,39 @@ func TestChartIsAPNG(t *testing.T) {
 	}
 	if !found {
 		t.Error("no pixel in metaproxy's color")
+	}
+}
+
+// TestFeatureRows: a feature row shows its ratios to the plain row of its
+// host; the plain rows and a feature row whose plain row did not run show
+// none.
+func TestFeatureRows(t *testing.T) {
+	r := testReport()
+	mirror, ring := Metaproxy+"+"+FeatureMirror, Metaproxy+"+"+FeatureRingHash
+	soMirror := ABIHost + "+" + FeatureMirror
+	r.Plan.Proxies = []string{Direct, HAProxy, Metaproxy, mirror, ring, ABIHost, soMirror}
+	r.Results = append(r.Results,
+		fakeResult(Case{"dubbo", 16, mirror}, 6000, 36*time.Microsecond, 4500, 22<<20),
+		fakeResult(Case{"dubbo", 16, ring}, 7200, 25*time.Microsecond, 3000, 20<<20),
+		fakeResult(Case{"dubbo", 16, soMirror}, 5000, 40*time.Microsecond, 5000, 30<<20))
+	md := r.Markdown()
+	for _, want := range []string{
+		"calls/s ÷ plain | p99 ÷ plain | CPU/call ÷ plain |",
+		// 7500 calls/s, p99 3000 µs, 24 µs/call plain: 0.80×, 1.50×, 1.50×.
+		"| metaproxy+mirror    |      16 |    6000 |",
+		"|           0.80× |       1.50× |            1.50× |\n| metaproxy+ringhash ",
+		"|           0.96× |       1.00× |            1.04× |\n| metaproxy.so ",
+		// The plain metaproxy row, and metaproxy.so+mirror (metaproxy.so did not run).
+		"|              0.80× |               – |           – |                – |\n| metaproxy+mirror ",
+		"|               – |           – |                – |\n\nFeature rows:",
+		"| dubbo    |      16 |  metaproxy+ringhash |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	var b bytes.Buffer
+	if err := Chart(&b, r.Results, r.Plan); err != nil {
+		t.Fatal(err)
 	}
 }

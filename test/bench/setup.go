@@ -23,8 +23,43 @@ const (
 	ABIHost   = "metaproxy.so"
 )
 
-// Proxies lists every proxy kind in table order.
-var Proxies = []string{Direct, HAProxy, Metaproxy, ABIHost}
+// Features a metaproxy row can add to the plain configuration, as the
+// suffix of its kind ("metaproxy+mirror"): its cost is the ratio to the
+// plain row of the same proxy in the same run.
+const (
+	// FeatureMirror copies every call (request_mirror_policies, 100 %) to
+	// the cluster "mirror": a second server of the same protocol, whose
+	// answers are discarded.
+	FeatureMirror = "mirror"
+	// FeatureRingHash balances over the two servers with lb_policy
+	// RING_HASH and the route's hash_policy [method].
+	FeatureRingHash = "ringhash"
+)
+
+// Proxies lists every proxy kind in table order: the baselines, each
+// metaproxy host, and after each host its feature rows.
+var Proxies = []string{Direct, HAProxy,
+	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash,
+	ABIHost, ABIHost + "+" + FeatureMirror, ABIHost + "+" + FeatureRingHash}
+
+// DefaultProxies is the default plan's: every kind but the plugin's
+// feature rows, which cost as much run time again and measure the same
+// engine code.
+var DefaultProxies = []string{Direct, HAProxy,
+	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, ABIHost}
+
+// SplitKind splits a proxy kind into its host (Direct, HAProxy, Metaproxy
+// or ABIHost) and its feature ("" for a plain row).
+func SplitKind(kind string) (host, feature string) {
+	host, feature, _ = strings.Cut(kind, "+")
+	return host, feature
+}
+
+// NeedsSecondServer reports whether a kind routes to the second server.
+func NeedsSecondServer(kind string) bool {
+	_, f := SplitKind(kind)
+	return f != ""
+}
 
 // Protocols are the protocols the benchmark knows, by loadgen name.
 var Protocols = map[string]string{
@@ -49,10 +84,27 @@ func (s Server) Alive() bool {
 	}
 }
 
+// Upstreams are the servers of a protocol: Main serves every case;
+// Second, started only for plans with feature rows, is the mirror cluster
+// of the mirror rows and the second endpoint of the ring-hash rows.
+type Upstreams struct {
+	Main, Second Server
+}
+
+// PIDs returns the pids of the servers that run; their CPU is the
+// server's in the tables.
+func (u Upstreams) PIDs() []int {
+	pids := []int{u.Main.PID}
+	if u.Second.PID != 0 {
+		pids = append(pids, u.Second.PID)
+	}
+	return pids
+}
+
 // StartServer starts the real server of protocol on a free port of
 // 127.0.0.1 until the test ends: a dubbo-go provider, or an Apache Thrift
-// server (framed transport, binary protocol).
-func StartServer(t testing.TB, protocol string) Server {
+// server (framed transport, binary protocol). tag names it in its replies.
+func StartServer(t testing.TB, protocol, tag string) Server {
 	t.Helper()
 	var (
 		port int
@@ -60,13 +112,13 @@ func StartServer(t testing.TB, protocol string) Server {
 	)
 	switch protocol {
 	case "dubbo":
-		d := harness.StartDubboProvider(t, "bench")
+		d := harness.StartDubboProvider(t, tag)
 		port, p = d.Port, d.Process
 	case "thrift":
 		port = harness.FreePort(t)
 		bin := harness.Build(t, harness.Module+"/test/peers/thrift/thriftpeer")
-		p = harness.Start(t, "thrift server", bin, "-mode", "server", "-addr", harness.Addr(port),
-			"-tag", "bench", "-transport", "framed", "-protocol", "binary")
+		p = harness.Start(t, "thrift server "+tag, bin, "-mode", "server", "-addr", harness.Addr(port),
+			"-tag", tag, "-transport", "framed", "-protocol", "binary")
 	default:
 		t.Fatalf("unknown protocol %q", protocol)
 	}
@@ -77,8 +129,9 @@ func StartServer(t testing.TB, protocol string) Server {
 type Front struct {
 	Addr string
 	PID  int // the proxy process; 0 for a direct case
-	// Requests, if set, returns the number of requests the proxy handled.
-	Requests func() (int64, error)
+	// Stat, if set, returns a counter of the proxy's listener by its name
+	// in metaproxy's admin /stats ("request", "request_mirror", ...).
+	Stat func(name string) (int64, error)
 }
 
 // Proxy settings shared by every proxy kind.
@@ -91,30 +144,34 @@ type ProxyOptions struct {
 	ABIHost *abihost.Artifacts
 }
 
-// StartFront starts the proxy of kind in front of upstream until the test
-// ends. A proxy that cannot run here (not installed, not built) gives a
-// reason to skip instead.
-func StartFront(t testing.TB, kind, protocol, upstream string, o ProxyOptions) (f Front, skip string) {
+// StartFront starts the proxy of kind in front of up until the test ends.
+// A proxy that cannot run here (not installed, not built) gives a reason
+// to skip instead.
+func StartFront(t testing.TB, kind, protocol string, up Upstreams, o ProxyOptions) (f Front, skip string) {
 	t.Helper()
-	switch kind {
+	host, feature := SplitKind(kind)
+	if feature != "" && up.Second.Addr == "" {
+		t.Fatalf("%s: no second server", kind)
+	}
+	switch host {
 	case Direct:
-		return Front{Addr: upstream}, ""
+		return Front{Addr: up.Main.Addr}, ""
 	case HAProxy:
 		if _, err := exec.LookPath("haproxy"); err != nil {
 			return f, "haproxy is not installed (apt-get install haproxy)"
 		}
-		return startHAProxy(t, upstream, o.Threads), ""
+		return startHAProxy(t, up.Main.Addr, o.Threads), ""
 	case Metaproxy:
 		admin := harness.FreePort(t)
-		b := bootstrap(protocol, upstream, harness.FreePort(t))
+		b := bootstrap(protocol, feature, up, harness.FreePort(t))
 		b.AdminPort = admin
 		addr := harness.Standalone{}.Start(t, b.MustRender())
-		return Front{Addr: addr, PID: pidOf(t, addr), Requests: func() (int64, error) { return adminRequests(admin) }}, ""
+		return Front{Addr: addr, PID: pidOf(t, addr), Stat: func(name string) (int64, error) { return adminStat(admin, name) }}, ""
 	case ABIHost:
 		if o.ABIHost == nil {
 			return f, "the ABI host or metaprotocol.so did not build"
 		}
-		b := bootstrap(protocol, upstream, harness.FreePort(t))
+		b := bootstrap(protocol, feature, up, harness.FreePort(t))
 		h := abihost.StartBootstrap(t, o.ABIHost, []byte(b.MustRender()),
 			abihost.Options{Workers: o.Threads, LogLevel: "warning"}, abihost.StartOptions{})
 		return Front{Addr: h.FirstAddr(), PID: h.PID()}, ""
@@ -124,22 +181,43 @@ func StartFront(t testing.TB, kind, protocol, upstream string, o ProxyOptions) (
 }
 
 // bootstrap is the Envoy bootstrap of a metaproxy listener on port that
-// routes every call of the benchmark's service to upstream: Dubbo calls by
-// interface, Thrift calls by method, so that each request is decoded and
-// matched, as in a mesh.
-func bootstrap(protocol, upstream string, port int) harness.Bootstrap {
+// routes every call of the benchmark's service to the cluster "upstream"
+// (up.Main): Dubbo calls by interface, Thrift calls by method, so that each
+// request is decoded and matched, as in a mesh. feature adds to that:
+//
+//   - FeatureMirror: the route's request_mirror_policies copies every call
+//     (no runtime_fraction: 100 %) to the cluster "mirror" (up.Second).
+//   - FeatureRingHash: "upstream" holds both servers with lb_policy
+//     RING_HASH, and the route hashes on hash_policy [method]. The load
+//     generator calls one method, so every call hashes to the same server:
+//     the row measures the hashing and the ring lookup, not a spread.
+func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstrap {
 	match := harness.Exact("method", "sayHello")
 	if protocol == "dubbo" {
 		match = harness.Exact("interface", harness.DubboInterface)
+	}
+	route := harness.Route{Name: "bench", Match: []harness.Match{match}, Cluster: "upstream"}
+	clusters := []harness.Cluster{{Name: "upstream", Endpoints: []string{up.Main.Addr}}}
+	switch feature {
+	case "":
+	case FeatureMirror:
+		route.Extra = map[string]any{"request_mirror_policies": []any{map[string]any{"cluster": "mirror"}}}
+		clusters = append(clusters, harness.Cluster{Name: "mirror", Endpoints: []string{up.Second.Addr}})
+	case FeatureRingHash:
+		route.Extra = map[string]any{"hash_policy": []string{"method"}}
+		clusters[0].Endpoints = append(clusters[0].Endpoints, up.Second.Addr)
+		clusters[0].LBPolicy = "RING_HASH"
+	default:
+		panic("unknown feature " + feature)
 	}
 	return harness.Bootstrap{
 		Listeners: []harness.Listener{{Name: "bench", Port: port, Proxy: harness.MetaProtocolProxy{
 			StatPrefix:   "bench",
 			Protocol:     protocol,
 			Multiplexing: true,
-			Routes:       []harness.Route{{Name: "bench", Match: []harness.Match{match}, Cluster: "upstream"}},
+			Routes:       []harness.Route{route},
 		}}},
-		Clusters: []harness.Cluster{{Name: "upstream", Endpoints: []string{upstream}}},
+		Clusters: clusters,
 	}
 }
 
@@ -174,8 +252,9 @@ func startHAProxy(t testing.TB, upstream string, threads int) Front {
 	return Front{Addr: addr, PID: pidOf(t, addr)}
 }
 
-// adminRequests reads the request counter from metaproxy's admin /stats.
-func adminRequests(port int) (int64, error) {
+// adminStat reads the counter name of the listener "bench" from
+// metaproxy's admin /stats.
+func adminStat(port int, name string) (int64, error) {
 	resp, err := http.Get(fmt.Sprintf("http://%s/stats", harness.Addr(port)))
 	if err != nil {
 		return 0, err
@@ -183,12 +262,12 @@ func adminRequests(port int) (int64, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		name, v, ok := strings.Cut(sc.Text(), ": ")
-		if ok && strings.HasSuffix(name, ".bench.request") {
+		k, v, ok := strings.Cut(sc.Text(), ": ")
+		if ok && strings.HasSuffix(k, ".bench."+name) {
 			return strconv.ParseInt(v, 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("admin /stats has no request counter")
+	return 0, fmt.Errorf("admin /stats has no counter %q", name)
 }
 
 func pidOf(t testing.TB, addr string) int {

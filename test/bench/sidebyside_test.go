@@ -26,7 +26,7 @@ var (
 	roundsF    = flag.Int("rounds", 3, "runs of each case (tables show the median run)")
 	workersF   = flag.String("workers", "16,64", "worker counts, comma separated")
 	protocolsF = flag.String("protocols", "dubbo,thrift", "protocols, comma separated")
-	proxiesF   = flag.String("proxies", strings.Join(Proxies, ","), "proxy kinds, comma separated")
+	proxiesF   = flag.String("proxies", strings.Join(DefaultProxies, ","), "proxy kinds, comma separated, of "+strings.Join(Proxies, ","))
 	threadsF   = flag.Int("threads", runtime.NumCPU(), "HAProxy nbthread and ABI host worker loops")
 	microF     = flag.String("micro", "", "file holding `go test -bench CorePath -benchmem ./proxy` output to report")
 	profileF   = flag.Bool("profile", false, "perf-profile metaproxy under the largest load of each protocol")
@@ -145,19 +145,22 @@ func run(t *testing.T, plan Plan, profile bool) *Report {
 	}
 	for _, proto := range plan.Protocols {
 		t.Run(proto, func(t *testing.T) {
-			srv := StartServer(t, proto)
+			up := Upstreams{Main: StartServer(t, proto, "bench")}
+			if slices.ContainsFunc(plan.Proxies, NeedsSecondServer) {
+				up.Second = StartServer(t, proto, "bench-2")
+			}
 			for _, w := range plan.Workers {
 				for round := 1; round <= plan.Rounds; round++ {
 					for _, k := range plan.Proxies {
-						srv = alive(t, srv, proto)
-						res := r.run(t, Case{proto, w, k}, srv, nil)
+						up = alive(t, up, proto)
+						res := r.run(t, Case{proto, w, k}, up, nil)
 						res.Round = round
 						rep.Results = append(rep.Results, res)
 					}
 				}
 			}
 			if profile {
-				rep.Profiles = append(rep.Profiles, r.profile(t, proto, srv)...)
+				rep.Profiles = append(rep.Profiles, r.profile(t, proto, up)...)
 			}
 		})
 	}
@@ -165,14 +168,20 @@ func run(t *testing.T, plan Plan, profile bool) *Report {
 	return rep
 }
 
-// alive returns srv, or a new server if srv exited (something else on the
-// machine killed it): the remaining runs need one.
-func alive(t *testing.T, srv Server, proto string) Server {
-	if srv.Alive() {
-		return srv
+// alive returns up, with a new server in place of one that exited
+// (something else on the machine killed it): the remaining runs need it.
+func alive(t *testing.T, up Upstreams, proto string) Upstreams {
+	for _, s := range []struct {
+		srv *Server
+		tag string
+	}{{&up.Main, "bench"}, {&up.Second, "bench-2"}} {
+		if s.srv.Addr == "" || s.srv.Alive() {
+			continue
+		}
+		t.Errorf("the %s server %s (pid %d) exited during the benchmark; starting another", proto, s.tag, s.srv.PID)
+		*s.srv = StartServer(t, proto, s.tag)
 	}
-	t.Errorf("the %s server (pid %d) exited during the benchmark; starting another", proto, srv.PID)
-	return StartServer(t, proto)
+	return up
 }
 
 // runner runs single cases.
@@ -183,22 +192,22 @@ type runner struct {
 	abiSkip string
 }
 
-// run measures case c against srv in a subtest. profile, if set, runs
+// run measures case c against up in a subtest. profile, if set, runs
 // alongside the measured phase with the proxy's pid.
-func (r *runner) run(t *testing.T, c Case, srv Server, profile func(pid int, d time.Duration)) Result {
+func (r *runner) run(t *testing.T, c Case, up Upstreams, profile func(pid int, d time.Duration)) Result {
 	res := Result{Case: c, ProxyRequests: -1}
 	ok := t.Run(fmt.Sprintf("%d/%s", c.Workers, c.Proxy), func(t *testing.T) {
-		if c.Proxy == ABIHost && r.abiSkip != "" {
+		if host, _ := SplitKind(c.Proxy); host == ABIHost && r.abiSkip != "" {
 			res.Skipped = r.abiSkip
 			t.Skip(res.Skipped)
 		}
-		front, skip := StartFront(t, c.Proxy, c.Protocol, srv.Addr, r.opts)
+		front, skip := StartFront(t, c.Proxy, c.Protocol, up, r.opts)
 		if skip != "" {
 			res.Skipped = skip
 			t.Skip(skip)
 		}
 		l := Load{Loadgen: r.loadgen, Protocol: c.Protocol, Addr: front.Addr, Workers: c.Workers,
-			Warmup: r.plan.Warmup, Duration: r.plan.Duration, ProxyPID: front.PID, ServerPID: srv.PID}
+			Warmup: r.plan.Warmup, Duration: r.plan.Duration, ProxyPID: front.PID, ServerPIDs: up.PIDs()}
 		var wg sync.WaitGroup
 		if profile != nil {
 			l.During = func(d time.Duration) {
@@ -224,11 +233,14 @@ func (r *runner) run(t *testing.T, c Case, srv Server, profile func(pid int, d t
 				t.Error(err)
 			}
 		}
-		if front.Requests != nil {
-			if res.ProxyRequests, err = front.Requests(); err != nil {
+		if front.Stat != nil {
+			if res.ProxyRequests, err = front.Stat("request"); err != nil {
 				t.Error(err)
 			} else if res.ProxyRequests < res.Calls() {
 				t.Errorf("the proxy counted %d requests, fewer than the %d calls measured", res.ProxyRequests, res.Calls())
+			}
+			if _, f := SplitKind(c.Proxy); f == FeatureMirror {
+				checkMirrored(t, front, res.Calls())
 			}
 		}
 	})
@@ -238,19 +250,40 @@ func (r *runner) run(t *testing.T, c Case, srv Server, profile func(pid int, d t
 	return res
 }
 
+// checkMirrored fails t unless the proxy of a mirror row sent a copy of
+// every call measured (proof that the row mirrored) and every copy it sent
+// was answered.
+func checkMirrored(t *testing.T, front Front, calls int64) {
+	var n [3]int64
+	for i, name := range []string{"request_mirror", "request_mirror_failed", "request_mirror_overflow"} {
+		v, err := front.Stat(name)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		n[i] = v
+	}
+	if n[0] < calls {
+		t.Errorf("the proxy sent %d mirror copies, fewer than the %d calls measured", n[0], calls)
+	}
+	if n[1] != 0 || n[2] != 0 {
+		t.Errorf("of %d mirror copies, %d failed; %d were not sent (too many in flight)", n[0], n[1], n[2])
+	}
+}
+
 // profile runs each proxy of the plan once more at the largest worker
 // count under perf: system calls counted for all, stacks sampled for
 // metaproxy and metaproxy.so.
-func (r *runner) profile(t *testing.T, proto string, srv Server) []Profile {
+func (r *runner) profile(t *testing.T, proto string, up Upstreams) []Profile {
 	var ps []Profile
 	for _, k := range []string{HAProxy, Metaproxy, ABIHost} {
 		if !slices.Contains(r.plan.Proxies, k) {
 			continue
 		}
 		c := Case{proto, slices.Max(r.plan.Workers), k}
-		srv = alive(t, srv, proto)
+		up = alive(t, up, proto)
 		p := Profile{}
-		res := r.run(t, c, srv, func(pid int, d time.Duration) {
+		res := r.run(t, c, up, func(pid int, d time.Duration) {
 			p = ProfileProxy(pid, d*9/10, k != HAProxy, t.TempDir())
 		})
 		if !res.OK() {
