@@ -269,6 +269,12 @@ func (ss *Session) result(ex *exchange, f *failure) (mustFlush bool) {
 		ss.finish(ex)
 		return false
 	}
+	if f == nil && ex.deadline != 0 && s.now().UnixNano() >= ex.deadline {
+		// The answer came after the request's deadline, before the
+		// sweeper saw it: the deadline holds, to the nanosecond.
+		s.stats.RequestTimeout.Add(1)
+		f = &failure{causeTimeout, codec.Errorf(codec.ErrTimeout, "metaproxy: no response from %s in time", ex.x.Upstream)}
+	}
 	retried := ex.retries > 0
 	switch {
 	case f == nil && ex.resp.Status == codec.StatusServerFailure && ss.retry(ex, nil):
