@@ -4,8 +4,9 @@
 // code: no yaml, no registry. Replies go to stdout, dubbo-go's logs (warn and
 // above) to stderr.
 //
-//	dubbopeer -mode provider -port P [-tag NAME]
+//	dubbopeer -mode provider -port P [-tag NAME] [-version V]
 //	dubbopeer -mode consumer -url dubbo://H:P -name N [-method M] [-n N] [-c C | -d 10s] [-timeout 5s]
+//	          [-version V] [-attach k=v,...] [-timing] [-tally]
 //	dubbopeer -mode raw -addr H:P -method M -arg A [-attach k=v,...] [-n N] [-c C] [-oneway] [-heartbeat]
 package main
 
@@ -35,9 +36,9 @@ func main() {
 	flag.StringVar(&cf.name, "name", "world", "consumer: the call's argument")
 	flag.StringVar(&rf.addr, "addr", "", "raw: host:port")
 	flag.StringVar(&rf.arg, "arg", "world", "raw: the call's argument; {i} is replaced by the call index")
-	flag.StringVar(&rf.attach, "attach", "", "raw: attachments k=v,k2=v2")
+	flag.StringVar(&rf.attach, "attach", "", "raw, consumer: attachments k=v,k2=v2")
 	flag.StringVar(&rf.iface, "interface", Interface, "raw: service interface")
-	flag.StringVar(&rf.version, "version", "", "raw: service version")
+	flag.StringVar(&rf.version, "version", "", "raw, consumer: service version of the calls; provider: version the service is exported with")
 	flag.StringVar(&rf.group, "group", "", "raw: service group")
 	flag.BoolVar(&rf.oneway, "oneway", false, "raw: send oneway calls")
 	flag.BoolVar(&rf.heartbeat, "heartbeat", false, "raw: send heartbeats instead of calls")
@@ -46,17 +47,20 @@ func main() {
 	c := flag.Int("c", 1, "concurrent callers")
 	flag.DurationVar(&cf.d, "d", 0, "consumer: run the load for this long instead of -n calls")
 	flag.IntVar(&cf.warmup, "warmup", 10, "consumer: unmeasured calls per worker before a load run")
+	flag.BoolVar(&cf.timing, "timing", false, "consumer: sequential calls print each line as \"<ms>ms <reply or ERROR ...>\"")
+	flag.BoolVar(&cf.tally, "tally", false, "consumer: after a load run, print \"TALLY <count> <reply>\" for every distinct successful reply (warm-up calls included)")
 	timeout := flag.Duration("timeout", 5*time.Second, "per-call timeout")
 	flag.Parse()
 
 	dubbogo.QuietLogs()
 	cf.method, cf.n, cf.c, cf.timeout = *method, *n, *c, *timeout
+	cf.version, cf.attach = rf.version, rf.attach
 	rf.method, rf.n, rf.c, rf.timeout = *method, *n, *c, *timeout
 
 	var err error
 	switch *mode {
 	case "provider":
-		err = runProvider(*port, *tag)
+		err = runProvider(*port, *tag, rf.version)
 	case "consumer":
 		err = runConsumer(cf)
 	case "raw":

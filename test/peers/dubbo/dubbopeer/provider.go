@@ -78,9 +78,10 @@ func (s *DemoService) Notes(_ context.Context) (string, error) {
 	return strings.Join(s.notes, ","), nil
 }
 
-// runProvider serves DemoService on 127.0.0.1:port and prints READY once the
-// port accepts connections. It never returns unless startup fails.
-func runProvider(port int, tag string) error {
+// runProvider serves DemoService (with service version version, if not
+// empty) on 127.0.0.1:port and prints READY once the port accepts
+// connections. It never returns unless startup fails.
+func runProvider(port int, tag, version string) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	// dubbo-go logs a failed bind and keeps running (gotcha 2): check first.
 	if l, err := net.Listen("tcp", addr); err != nil {
@@ -102,7 +103,11 @@ func runProvider(port int, tag string) error {
 	if err != nil {
 		return err
 	}
-	if err := srv.Register(&DemoService{tag: tag, addr: addr}, nil, server.WithInterface(Interface)); err != nil {
+	opts := []server.ServiceOption{server.WithInterface(Interface)}
+	if version != "" {
+		opts = append(opts, server.WithVersion(version))
+	}
+	if err := srv.Register(&DemoService{tag: tag, addr: addr}, nil, opts...); err != nil {
 		return err
 	}
 	served := make(chan error, 1)
