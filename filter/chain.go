@@ -132,6 +132,10 @@ func (c *Chain) respond(i int, x *Exchange) {
 	c.resp[i].OnResponse(x)
 }
 
+// Completes reports whether any filter has a completion hook: the proxy
+// fills in the outcome only for them.
+func (c *Chain) Completes() bool { return len(c.done) > 0 }
+
 // Complete runs the completion hooks on x, which has ended.
 func (c *Chain) Complete(x *Exchange) {
 	for i := range c.done {

@@ -97,7 +97,8 @@ type Exchange struct {
 	Downstream string
 	// Start is when the request was decoded.
 	Start time.Time
-	// Outcome is filled in as the exchange ends, before OnComplete.
+	// Outcome is filled in as the exchange ends, before OnComplete (and
+	// only when some filter implements Completer).
 	Outcome Outcome
 
 	slots   [MaxSlots]any

@@ -59,7 +59,6 @@ type exchange struct {
 	resp    codec.Message
 	respBuf []byte
 	owner   owner
-	sess    *Session    // the owner when it is a session
 	snap    *snapshot   // the configuration the exchange was decoded under
 	cl      *clusterRef // the cluster routed to
 	lb      cluster.LBContext
@@ -88,8 +87,8 @@ type attempt struct {
 	host *cluster.Host
 	up   *upstream
 	upID uint64
-	// sentAt and deadline are unix nanos; deadline 0 means none.
-	sentAt, deadline int64
+	// deadline is unix nanos; 0 means none.
+	deadline int64
 	// budget: this attempt is a retry and holds one of its cluster's
 	// max_retries.
 	budget bool
@@ -113,7 +112,7 @@ func (ex *exchange) release() {
 	if cap(ex.respBuf) > 64<<10 {
 		ex.respBuf = nil
 	}
-	ex.owner, ex.sess, ex.snap, ex.cl = nil, nil, nil, nil
+	ex.owner, ex.snap, ex.cl = nil, nil, nil
 	ex.lb, ex.try, ex.tries, ex.retries, ex.deadline = cluster.LBContext{}, attempt{}, 0, 0, 0
 	ex.paused, ex.unawaited, ex.expired = false, false, false
 	ex.gen.Add(1)
@@ -121,5 +120,6 @@ func (ex *exchange) release() {
 	exchangePool.Put(ex)
 }
 
-// Resume implements filter.Resumer: a filter resumed the paused ex.
-func (ex *exchange) Resume(*filter.Exchange) { ex.sess.resume(ex) }
+// Resume implements filter.Resumer: a filter resumed the paused ex. Only
+// sessions run filters, so the owner is a session.
+func (ex *exchange) Resume(*filter.Exchange) { ex.owner.(*Session).resume(ex) }

@@ -15,13 +15,19 @@ func (ss *Session) finish(ex *exchange) {
 		ss.active--
 		ss.srv.stats.RequestActive.Add(-1)
 	}
-	o := &ex.x.Outcome
-	o.End, o.Tries = ss.srv.now(), ex.tries
-	if ss.closed && !o.Local && ex.x.Response == nil && !o.Oneway {
-		o.ClientGone = true
+	if chain := ex.snap.chain; chain.Completes() {
+		o := &ex.x.Outcome
+		o.End, o.Tries = ss.srv.now(), ex.tries
+		o.ClientGone = ss.closed && !o.Local && ex.x.Response == nil && !o.Oneway
+		chain.Complete(&ex.x)
 	}
-	ex.snap.chain.Complete(&ex.x)
 	ex.release()
+	ss.closeIfDone()
+}
+
+// closeIfDone closes a connection that half-closed or drains once it has no
+// request in flight; ss.mu is held.
+func (ss *Session) closeIfDone() {
 	if (ss.readDone || ss.draining) && ss.active == 0 {
 		ss.closeLocked(true)
 	}
@@ -117,7 +123,6 @@ func (ss *Session) cancelLocked() {
 			if !u.pool.mux {
 				ss.toClose = append(ss.toClose, u)
 			}
-			ex.x.Outcome.ClientGone = true
 			ss.finish(ex)
 		}
 		ex = next

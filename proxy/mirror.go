@@ -57,10 +57,7 @@ func (ss *Session) sendCopy(ex *exchange, ref *clusterRef) {
 	oneway := c.req.Kind == codec.KindOneway
 	// Once sent, c belongs to its upstream (and then to the sink): it is
 	// not touched here again.
-	u, err := s.pool(h, c.req.Variant, ref.cl).send(c)
-	if u != nil {
-		ss.dirty = append(ss.dirty, u)
-	}
+	err := ss.enqueue(c, h)
 	if err != nil || oneway {
 		s.mirrors.done(c, err == nil)
 	}

@@ -25,7 +25,7 @@ func (ss *Session) retry(ex *exchange, f *failure) bool {
 	if ss.closed || ex.unawaited || ex.cl == nil {
 		return false
 	}
-	builtin := f != nil && f.cause == causeConnect && ex.tries == 1
+	builtin := f != nil && f.cause == causeConnect && ex.tries == 1 && len(ex.cl.cl.Hosts()) > 1
 	if !builtin && !ss.policyRetries(ex, f) {
 		return false
 	}
@@ -37,13 +37,11 @@ func (ss *Session) retry(ex *exchange, f *failure) bool {
 			s.stats.UpstreamRqRetryOverflow.Add(1)
 			return false
 		}
-		ex.try.budget = true
 		ex.retries++
 	}
 	s.stats.UpstreamRqRetry.Add(1)
 	ex.lb.Exclude = ex.try.host
-	budget := ex.try.budget
-	ex.try = attempt{budget: budget}
+	ex.try = attempt{budget: !builtin}
 	ss.attempt(ex)
 	return true
 }

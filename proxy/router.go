@@ -107,12 +107,18 @@ func (ss *Session) sendTo(ex *exchange, h *cluster.Host) *codec.Error {
 			ex.try.deadline = d
 		}
 	}
-	u, err := s.pool(h, ex.req.Variant, ex.cl.cl).send(ex)
+	if err := ss.enqueue(ex, h); err != nil {
+		return asCodecError(err)
+	}
+	return nil
+}
+
+// enqueue queues ex on a connection of h's pool, to be flushed when ss.mu
+// is released; ss.mu is held. On error ex is still the caller's.
+func (ss *Session) enqueue(ex *exchange, h *cluster.Host) error {
+	u, err := ss.srv.pool(h, ex.req.Variant, ex.cl.cl).send(ex)
 	if u != nil {
 		ss.dirty = append(ss.dirty, u)
 	}
-	if err == nil {
-		return nil
-	}
-	return asCodecError(err)
+	return err
 }

@@ -150,7 +150,6 @@ func (ss *Session) rejectAs(t codec.ErrorType, buf []byte, why string) {
 func (ss *Session) frame(f []byte) {
 	s := ss.srv
 	ex := newExchange(ss, s.snap.Load())
-	ex.sess = ss
 	ex.reqBuf = append(ex.reqBuf[:0], f...)
 	ex.req.Frame = ex.reqBuf
 	if err := s.decode(ss.codec, ex.reqBuf, &ex.req); err != nil {
@@ -265,7 +264,6 @@ func (ss *Session) result(ex *exchange, f *failure) (mustFlush bool) {
 	ex.endTry()
 	if ss.closed {
 		s.stats.ResponseErrorCausedConnClose.Add(1)
-		ex.x.Outcome.ClientGone = true
 		ss.finish(ex)
 		return false
 	}

@@ -36,8 +36,7 @@ type clusterRef struct {
 
 // tryRetry takes one of the cluster's concurrent retries.
 func (c *clusterRef) tryRetry() bool {
-	max := int64(c.cl.MaxRetries())
-	if c.retries.Add(1) > max {
+	if c.retries.Add(1) > int64(c.cl.MaxRetries()) {
 		c.retries.Add(-1)
 		return false
 	}

@@ -177,7 +177,5 @@ func (ss *Session) pauseExpired(ex *exchange, gen uint32) {
 		ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req,
 			codec.Errorf(codec.ErrTimeout, "metaproxy: request not processed in time (held by a filter)"))
 	}
-	if (ss.readDone || ss.draining) && ss.active == 0 {
-		ss.closeLocked(true)
-	}
+	ss.closeIfDone()
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -302,5 +303,32 @@ func TestRemovedHostsPoolDrains(t *testing.T) {
 	}
 	if e.a.seenN() != before {
 		t.Fatal("the removed host got requests")
+	}
+}
+
+// TestNotSentRetryNeedsAnotherHost: a request whose only host refused the
+// connection is not "retried" at that same host, which now backs off.
+func TestNotSentRetryNeedsAnotherHost(t *testing.T) {
+	e := newTestEnv(t, true)
+	down := newMemConn()
+	e.srv.NewSession(down, "c").OnData(req(1, "dead"))
+	if m := down.waitFrames(t, 1)[0]; m.Meta.Value("error") != "unavailable" {
+		t.Fatalf("got %v", m.Meta.All())
+	}
+	if n := e.srv.Stats().UpstreamRqRetry.Load(); n != 0 {
+		t.Fatalf("upstream_rq_retry = %d for a cluster of one host", n)
+	}
+}
+
+type streamingFactory struct{ codec.Factory }
+
+func (streamingFactory) Capabilities() codec.Capabilities { return codec.Capabilities{Streams: true} }
+
+// TestCodecModesNotRunAreRefused: a codec that declares a mode the engine
+// does not run is refused at configuration time, not proxied wrongly.
+func TestCodecModesNotRunAreRefused(t *testing.T) {
+	_, err := New(Config{Codec: streamingFactory{codec.FactoryFunc(func() codec.Codec { return kvCodec{} })}}, Options{Dialer: &memDialer{}})
+	if err == nil || !strings.Contains(err.Error(), "streams") {
+		t.Fatalf("err = %v, want a refusal naming streams", err)
 	}
 }

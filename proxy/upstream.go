@@ -246,7 +246,6 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 		if !u.pool.mux {
 			id = ex.req.ID
 		}
-		ex.try.sentAt = s.now().UnixNano()
 		ex.try.host.Begin()
 		ex.try.up, ex.try.upID = u, id
 		u.pending[id] = ex
