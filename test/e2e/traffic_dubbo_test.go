@@ -931,13 +931,7 @@ func testDubboRetryKill(t *testing.T, px harness.Proxy, mux bool) {
 	if !strings.HasPrefix(lines[0], `{"ok":`) || !strings.Contains(lines[0], `"errors":0,`) {
 		t.Errorf("dubbo-go consumer across the kill: %s, want no error", strings.Join(lines, "\n"))
 	}
-	if admin != "" {
-		retries, success, overflow := adminStat(admin, "upstream_rq_retry"), adminStat(admin, "upstream_rq_retry_success"), adminStat(admin, "upstream_rq_retry_overflow")
-		t.Logf("upstream_rq_retry = %d, upstream_rq_retry_success = %d, upstream_rq_retry_overflow = %d", retries, success, overflow)
-		if retries < 1 || overflow != 0 {
-			t.Errorf("upstream_rq_retry = %d, upstream_rq_retry_overflow = %d; want retries, none refused", retries, overflow)
-		}
-	}
+	checkRetriedWithoutOverflow(t, admin)
 }
 
 func sub(a, b []int) []int {
@@ -1158,14 +1152,7 @@ func testDubboRetryOverflow(t *testing.T, px harness.Proxy) {
 			t.Errorf("a call got no error reply: %v", err)
 		}
 	}
-	if admin != "" {
-		overflow := adminStat(admin, "upstream_rq_retry_overflow")
-		t.Logf("upstream_rq_retry = %d, upstream_rq_retry_overflow = %d, upstream_rq_per_try_timeout = %d",
-			adminStat(admin, "upstream_rq_retry"), overflow, adminStat(admin, "upstream_rq_per_try_timeout"))
-		if overflow < 1 {
-			t.Errorf("upstream_rq_retry_overflow = %d with %d calls needing a retry at once and max_retries 2, want > 0", overflow, n)
-		}
-	}
+	checkRetryOverflow(t, admin, n)
 }
 
 // TestTrafficDubboRouteTimeout: a route's timeout (1 s) overrides the
@@ -1291,5 +1278,34 @@ func TestTrafficDubboTimeoutLateAnswer(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// checkRetriedWithoutOverflow checks, on the standalone proxy's admin
+// (admin != ""), that requests were retried and no retry was refused.
+func checkRetriedWithoutOverflow(t *testing.T, admin string) {
+	t.Helper()
+	if admin == "" {
+		return
+	}
+	retries, success, overflow := adminStat(admin, "upstream_rq_retry"), adminStat(admin, "upstream_rq_retry_success"), adminStat(admin, "upstream_rq_retry_overflow")
+	t.Logf("upstream_rq_retry = %d, upstream_rq_retry_success = %d, upstream_rq_retry_overflow = %d", retries, success, overflow)
+	if retries < 1 || overflow != 0 {
+		t.Errorf("upstream_rq_retry = %d, upstream_rq_retry_overflow = %d; want retries, none refused", retries, overflow)
+	}
+}
+
+// checkRetryOverflow checks that max_retries 2 refused retries of n calls
+// that all needed one at once.
+func checkRetryOverflow(t *testing.T, admin string, n int) {
+	t.Helper()
+	if admin == "" {
+		return
+	}
+	overflow := adminStat(admin, "upstream_rq_retry_overflow")
+	t.Logf("upstream_rq_retry = %d, upstream_rq_retry_overflow = %d, upstream_rq_per_try_timeout = %d",
+		adminStat(admin, "upstream_rq_retry"), overflow, adminStat(admin, "upstream_rq_per_try_timeout"))
+	if overflow < 1 {
+		t.Errorf("upstream_rq_retry_overflow = %d with %d calls needing a retry at once and max_retries 2, want > 0", overflow, n)
 	}
 }

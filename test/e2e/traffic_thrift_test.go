@@ -733,13 +733,7 @@ func testThriftRetryKill(t *testing.T, px harness.Proxy, mux bool) {
 	if fails != 0 {
 		t.Errorf("%d calls failed around the kill of one of two servers (retry_on connect-failure,reset):\n%s", fails, strings.Join(errs, "\n"))
 	}
-	if admin != "" {
-		retries, success, overflow := adminStat(admin, "upstream_rq_retry"), adminStat(admin, "upstream_rq_retry_success"), adminStat(admin, "upstream_rq_retry_overflow")
-		t.Logf("upstream_rq_retry = %d, upstream_rq_retry_success = %d, upstream_rq_retry_overflow = %d", retries, success, overflow)
-		if retries < 1 || overflow != 0 {
-			t.Errorf("upstream_rq_retry = %d, upstream_rq_retry_overflow = %d; want retries, none refused", retries, overflow)
-		}
-	}
+	checkRetriedWithoutOverflow(t, admin)
 }
 
 // testThriftRetryServerFailure: a cluster of a server whose sayHello fails
@@ -938,14 +932,7 @@ func testThriftRetryOverflow(t *testing.T, px harness.Proxy) {
 			t.Errorf("a call got no TApplicationException: %v", err)
 		}
 	}
-	if admin != "" {
-		overflow := adminStat(admin, "upstream_rq_retry_overflow")
-		t.Logf("upstream_rq_retry = %d, upstream_rq_retry_overflow = %d, upstream_rq_per_try_timeout = %d",
-			adminStat(admin, "upstream_rq_retry"), overflow, adminStat(admin, "upstream_rq_per_try_timeout"))
-		if overflow < 1 {
-			t.Errorf("upstream_rq_retry_overflow = %d with %d calls needing a retry at once and max_retries 2, want > 0", overflow, n)
-		}
-	}
+	checkRetryOverflow(t, admin, n)
 }
 
 // TestTrafficThriftRouteTimeout: a route's timeout (1 s) overrides the
