@@ -16,23 +16,10 @@ type LBContext struct {
 
 // Balancer picks hosts of one host set. Implementations are safe for
 // concurrent use, allocation-free per Pick, and built once per host set
-// (hosts and balancer state are swapped together).
+// (hosts and balancer state are swapped together). The context is passed
+// by value so that it never escapes to the heap through the interface.
 type Balancer interface {
-	Pick(now time.Time, ctx *LBContext) *Host
-}
-
-// balancer is a Balancer that also picks with its context by value, so that
-// Cluster.Pick does not make its caller's LBContext escape to the heap.
-type balancer interface {
-	Balancer
-	pick(now time.Time, c LBContext) *Host
-}
-
-func deref(ctx *LBContext) LBContext {
-	if ctx == nil {
-		return LBContext{}
-	}
-	return *ctx
+	Pick(now time.Time, c LBContext) *Host
 }
 
 // Pick chooses a host for a request (ctx may be nil). It skips hosts that
@@ -52,7 +39,11 @@ func (c *Cluster) Pick(now time.Time, ctx *LBContext) *Host {
 	case 1:
 		return hs.hosts[0]
 	}
-	return hs.lb.pick(now, deref(ctx))
+	var lc LBContext
+	if ctx != nil {
+		lc = *ctx
+	}
+	return hs.lb.Pick(now, lc)
 }
 
 // HashString is Envoy's HashUtil::xxHash64(s): xxHash64 with seed 0.
@@ -112,13 +103,12 @@ func uniform(weights []uint32) bool {
 // none is the balancer of an empty host set.
 type none struct{}
 
-func (none) Pick(time.Time, *LBContext) *Host { return nil }
-func (none) pick(time.Time, LBContext) *Host  { return nil }
+func (none) Pick(time.Time, LBContext) *Host { return nil }
 
 // newBalancer builds the balancer of cfg's policy for one host set; keys
 // are the hosts' hash keys (RING_HASH, MAGLEV). cfg was checked by
 // checkLB, so this cannot fail.
-func newBalancer(cfg *Config, hosts []*Host, weights []uint32, keys []string) balancer {
+func newBalancer(cfg *Config, hosts []*Host, weights []uint32, keys []string) Balancer {
 	if len(hosts) == 0 {
 		return none{}
 	}

@@ -12,7 +12,7 @@ type hostSet struct {
 	hosts   []*Host
 	weights []uint32 // the balancing weight of hosts[i]
 	keys    []string // the hash key of hosts[i] (RING_HASH, MAGLEV)
-	lb      balancer
+	lb      Balancer
 }
 
 // member is one host of a set being built.

@@ -14,7 +14,7 @@ const choiceCount = 2
 // weight, the power of two choices; otherwise an EDF scheduler whose host
 // weights are weight / (active requests + 1), computed when a host is
 // (re)scheduled.
-func newLeastRequest(hosts []*Host, weights []uint32) balancer {
+func newLeastRequest(hosts []*Host, weights []uint32) Balancer {
 	if uniform(weights) {
 		return &leastRequest{hosts: hosts}
 	}
@@ -35,9 +35,7 @@ func newLeastRequest(hosts []*Host, weights []uint32) balancer {
 // drawn on a tie.
 type leastRequest struct{ hosts []*Host }
 
-func (b *leastRequest) Pick(now time.Time, ctx *LBContext) *Host { return b.pick(now, deref(ctx)) }
-
-func (b *leastRequest) pick(now time.Time, c LBContext) *Host {
+func (b *leastRequest) Pick(now time.Time, c LBContext) *Host {
 	n := uint64(len(b.hosts))
 	var best *Host
 	for got, draws := 0, 0; got < choiceCount && draws < 2*choiceCount; draws++ {
@@ -75,11 +73,7 @@ type edfEntry struct {
 	host     int
 }
 
-func (b *weightedLeastRequest) Pick(now time.Time, ctx *LBContext) *Host {
-	return b.pick(now, deref(ctx))
-}
-
-func (b *weightedLeastRequest) pick(now time.Time, c LBContext) *Host {
+func (b *weightedLeastRequest) Pick(now time.Time, c LBContext) *Host {
 	b.mu.Lock()
 	// A host that is not usable is rescheduled as if picked, and the next
 	// one is tried: at most one round of the hosts.

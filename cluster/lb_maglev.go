@@ -22,7 +22,7 @@ type maglev struct {
 	hosts []*Host
 }
 
-func newMaglev(hosts []*Host, weights []uint32, keys []string, size uint64) balancer {
+func newMaglev(hosts []*Host, weights []uint32, keys []string, size uint64) Balancer {
 	norm, _, maxW := normalizeWeights(weights)
 	return &maglev{table: buildMaglev(keys, norm, maxW, size), hosts: hosts}
 }
@@ -78,8 +78,6 @@ func buildMaglev(keys []string, norm []float64, maxW float64, size uint64) []uin
 	return table
 }
 
-func (m *maglev) Pick(now time.Time, ctx *LBContext) *Host { return m.pick(now, deref(ctx)) }
-
 // pick returns table[hash % size] (for a random hash when the request has
 // none, as Envoy). If that host is unhealthy or Exclude, it falls back as
 // Envoy's retry host predicate does: attempt k looks up
@@ -88,7 +86,7 @@ func (m *maglev) Pick(now time.Time, ctx *LBContext) *Host { return m.pick(now, 
 // scanned from the hash; in panic mode the hashed host itself is used (Envoy
 // then builds its table of every host), or the first attempt's host that is
 // not Exclude.
-func (m *maglev) pick(now time.Time, c LBContext) *Host {
+func (m *maglev) Pick(now time.Time, c LBContext) *Host {
 	h := c.Hash
 	if !c.HasHash {
 		h = rand.Uint64()

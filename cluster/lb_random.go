@@ -9,11 +9,9 @@ import (
 // ignores weights too.
 type random struct{ hosts []*Host }
 
-func newRandom(hosts []*Host) balancer { return &random{hosts: hosts} }
+func newRandom(hosts []*Host) Balancer { return &random{hosts: hosts} }
 
-func (b *random) Pick(now time.Time, ctx *LBContext) *Host { return b.pick(now, deref(ctx)) }
-
-func (b *random) pick(now time.Time, c LBContext) *Host { return pickRandom(b.hosts, now, c.Exclude) }
+func (b *random) Pick(now time.Time, c LBContext) *Host { return pickRandom(b.hosts, now, c.Exclude) }
 
 // pickRandom draws a few times; if no draw is usable, it scans on from the
 // last draw (so a usable host is found when there is one), then falls back

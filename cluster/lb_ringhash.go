@@ -25,7 +25,7 @@ type ringHash struct {
 	hosts  []*Host
 }
 
-func newRingHash(hosts []*Host, weights []uint32, keys []string, minSize, maxSize uint64) balancer {
+func newRingHash(hosts []*Host, weights []uint32, keys []string, minSize, maxSize uint64) Balancer {
 	norm, minW, _ := normalizeWeights(weights)
 	r := &ringHash{hosts: hosts}
 	r.hashes, r.owner = buildRing(keys, norm, minW, minSize, maxSize)
@@ -121,8 +121,6 @@ func (r *ringHash) lookup(h uint64) int {
 	}
 }
 
-func (r *ringHash) Pick(now time.Time, ctx *LBContext) *Host { return r.pick(now, deref(ctx)) }
-
 // pick looks the request's hash up (a random one when it has none, as
 // Envoy). If that host is unhealthy or Exclude, it walks forward along the
 // ring to the next distinct host, looking at no more hosts than there are:
@@ -132,7 +130,7 @@ func (r *ringHash) Pick(now time.Time, ctx *LBContext) *Host { return r.pick(now
 // finds no usable host, the host list is scanned from the hash; in panic
 // mode the hashed host itself is used (Envoy then hashes over every host),
 // or the next one that is not Exclude.
-func (r *ringHash) pick(now time.Time, c LBContext) *Host {
+func (r *ringHash) Pick(now time.Time, c LBContext) *Host {
 	h := c.Hash
 	if !c.HasHash {
 		h = rand.Uint64()

@@ -12,7 +12,7 @@ import (
 // weighted round robin otherwise. Both start at a random point, as Envoy
 // does, so that proxies started together do not all send their first
 // requests to the same host.
-func newRoundRobin(hosts []*Host, weights []uint32) balancer {
+func newRoundRobin(hosts []*Host, weights []uint32) Balancer {
 	if uniform(weights) {
 		b := &roundRobin{hosts: hosts}
 		b.next.Store(rand.Uint64())
@@ -35,9 +35,7 @@ type roundRobin struct {
 	next  atomic.Uint64
 }
 
-func (b *roundRobin) Pick(now time.Time, ctx *LBContext) *Host { return b.pick(now, deref(ctx)) }
-
-func (b *roundRobin) pick(now time.Time, c LBContext) *Host {
+func (b *roundRobin) Pick(now time.Time, c LBContext) *Host {
 	start := b.next.Add(1)
 	if h := scanUsable(b.hosts, start, now, c.Exclude); h != nil {
 		return h
@@ -59,11 +57,7 @@ type weightedRoundRobin struct {
 	current []int64
 }
 
-func (b *weightedRoundRobin) Pick(now time.Time, ctx *LBContext) *Host {
-	return b.pick(now, deref(ctx))
-}
-
-func (b *weightedRoundRobin) pick(now time.Time, c LBContext) *Host {
+func (b *weightedRoundRobin) Pick(now time.Time, c LBContext) *Host {
 	if h := b.next(now, c.Exclude, true); h != nil {
 		return h
 	}
