@@ -99,5 +99,5 @@ func (r *configRegistry) closeIfDone(lc *listenerConfig) {
 		delete(r.byKey, lc.key)
 	}
 	logger.Info("metaprotocol: superseded listener config released", "stat_prefix", lc.name)
-	go lc.srv.Close() // not on Envoy's thread: Close waits for nothing, but closes every pool
+	go lc.srv.Close() // off Envoy's worker: it closes every connection of every pool
 }

@@ -37,7 +37,6 @@ type Server struct {
 
 	upMu sync.Mutex
 	ups  map[*upstream]struct{} // live upstream connections, for timeouts
-	stop chan struct{}
 
 	closed atomic.Bool
 }
@@ -74,7 +73,7 @@ func New(cfg Config, o Options) (*Server, error) {
 		cfg.UpstreamConnsPerHost = DefaultUpstreamConnsPerHost
 	}
 	s := &Server{cfg: cfg, dialer: o.Dialer, log: o.Logger, now: o.Now, maxBuf: cfg.MaxBufferedBytes,
-		pools: map[poolKey]*pool{}, ups: map[*upstream]struct{}{}, stop: make(chan struct{})}
+		pools: map[poolKey]*pool{}, ups: map[*upstream]struct{}{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,7 +154,6 @@ func (s *Server) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	close(s.stop)
 	s.stopSweeping()
 	for _, ref := range s.refs {
 		ref.unwatch()

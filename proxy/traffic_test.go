@@ -86,7 +86,7 @@ func TestRetryBudgetBoundsConcurrentRetries(t *testing.T) {
 
 func TestPerTryTimeoutRetriesElsewhere(t *testing.T) {
 	e := trafficEnv(t, func(r *router.Route, _ *Config) {
-		r.Retry = router.RetryPolicy{NumRetries: 2, PerTryTimeout: 30 * time.Millisecond, On: router.RetryPerTryTimeout}
+		r.Retry = router.RetryPolicy{NumRetries: 2, PerTryTimeout: 300 * time.Millisecond, On: router.RetryPerTryTimeout}
 	})
 	e.a.handler = func(codec.Message) []byte { return nil } // a never answers
 	down := newMemConn()
