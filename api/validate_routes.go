@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,13 +16,37 @@ const (
 	maxMutations     = 1000
 	maxMutationBytes = 16384
 	maxHashKeys      = 100
-	// maxRetries bounds RetryPolicy.num_retries (a metaproxy extension).
-	maxRetries = 10
 )
 
-// retryOnConditions are the values of RetryPolicy.retry_on, in the order
-// error messages list them. router.ParseRetryOn knows the same ones.
-var retryOnConditions = []string{"connect-failure", "reset", "per-try-timeout", "server-failure"}
+// MaxRetries bounds RetryPolicy.num_retries (a metaproxy extension).
+const MaxRetries = 10
+
+// RetryOnConditions are the values of RetryPolicy.retry_on, in the order
+// error messages list them (and of router.RetryOn's bits).
+var RetryOnConditions = []string{"connect-failure", "reset", "per-try-timeout", "server-failure"}
+
+// RetryOnList splits a retry_on value, a comma-separated list of
+// RetryOnConditions with blanks allowed around the commas, into its
+// conditions. A blank value is no condition; an empty item or an unknown
+// name is an error.
+func RetryOnList(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	valid := strings.Join(RetryOnConditions, ", ")
+	var out []string
+	for tok := range strings.SplitSeq(s, ",") {
+		tok = strings.TrimSpace(tok)
+		if tok == "" {
+			return nil, fmt.Errorf("empty condition in %q; valid conditions are %s", s, valid)
+		}
+		if !slices.Contains(RetryOnConditions, tok) {
+			return nil, fmt.Errorf("unknown condition %q; valid conditions are %s", tok, valid)
+		}
+		out = append(out, tok)
+	}
+	return out, nil
+}
 
 func validateRoutes(rc *routev1alpha.RouteConfiguration, path string) error {
 	if rc == nil {
@@ -95,8 +120,8 @@ func validateAction(a *routev1alpha.RouteAction, path string) error {
 // validateRetryPolicy checks a route's retry policy; timeout is the route's
 // (0 when unset: no route limit).
 func validateRetryPolicy(rp *routev1alpha.RetryPolicy, timeout time.Duration, path string) error {
-	if n := rp.GetNumRetries(); n != nil && n.GetValue() > maxRetries {
-		return errorf(field(path, "num_retries"), "%d retries, at most %d allowed", n.GetValue(), maxRetries)
+	if n := rp.GetNumRetries(); n != nil && n.GetValue() > MaxRetries {
+		return errorf(field(path, "num_retries"), "%d retries, at most %d allowed", n.GetValue(), MaxRetries)
 	}
 	ptt := field(path, "per_try_timeout")
 	if err := validateDuration(rp.GetPerTryTimeout(), ptt); err != nil {
@@ -111,18 +136,12 @@ func validateRetryPolicy(rp *routev1alpha.RetryPolicy, timeout time.Duration, pa
 // validateRetryOn checks a comma-separated list of retry conditions; blanks
 // around the commas are allowed.
 func validateRetryOn(s, path string) error {
-	valid := strings.Join(retryOnConditions, ", ")
-	if strings.TrimSpace(s) == "" {
-		return errorf(path, "value is required: one or more of %s", valid)
+	conds, err := RetryOnList(s)
+	if err != nil {
+		return errorf(path, "%v", err)
 	}
-	for tok := range strings.SplitSeq(s, ",") {
-		tok = strings.TrimSpace(tok)
-		if tok == "" {
-			return errorf(path, "empty condition in %q; valid conditions are %s", s, valid)
-		}
-		if !slices.Contains(retryOnConditions, tok) {
-			return errorf(path, "unknown condition %q; valid conditions are %s", tok, valid)
-		}
+	if len(conds) == 0 {
+		return errorf(path, "value is required: one or more of %s", strings.Join(RetryOnConditions, ", "))
 	}
 	return nil
 }

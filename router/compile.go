@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
+	"github.com/metaproxy/metaproxy/api"
 	"github.com/metaproxy/metaproxy/api/envoy"
 	routev1alpha "github.com/metaproxy/metaproxy/api/route/v1alpha"
 	"github.com/metaproxy/metaproxy/codec"
@@ -74,7 +76,7 @@ func compileRetryPolicy(rp *routev1alpha.RetryPolicy) (RetryPolicy, error) {
 		return RetryPolicy{}, fmt.Errorf("retry_on: %w", err)
 	}
 	if on == 0 {
-		return RetryPolicy{}, fmt.Errorf("retry_on: at least one of %s is required", retryOnValid)
+		return RetryPolicy{}, fmt.Errorf("retry_on: at least one of %s is required", strings.Join(api.RetryOnConditions, ", "))
 	}
 	p := RetryPolicy{NumRetries: 1, PerTryTimeout: rp.GetPerTryTimeout().AsDuration(), On: on}
 	if n := rp.GetNumRetries(); n != nil {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,13 +189,14 @@ func TestRetryPolicyEnabled(t *testing.T) {
 }
 
 // TestRetryRulesMatchAPI checks that api.Validate and the router accept the
-// same retry_on names and num_retries bound (api cannot import router).
+// same retry_on names and num_retries bound (the router parses with
+// api.RetryOnList and api.MaxRetries, so they agree by construction).
 func TestRetryRulesMatchAPI(t *testing.T) {
 	parse := func(rp string) error {
 		_, err := api.ParseRouteConfiguration([]byte("routes: [ { route: { cluster: a, retry_policy: " + rp + " } } ]"))
 		return err
 	}
-	for _, name := range append(retryOnNames[:], "5xx", "gateway-error", "refused-stream", "retriable-4xx", "connect_failure") {
+	for _, name := range append(slices.Clone(api.RetryOnConditions), "5xx", "gateway-error", "refused-stream", "retriable-4xx", "connect_failure") {
 		_, rerr := ParseRetryOn(name)
 		aerr := parse("{ retry_on: " + name + " }")
 		if (rerr == nil) != (aerr == nil) {

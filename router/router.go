@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/metaproxy/metaproxy/api"
 	"github.com/metaproxy/metaproxy/codec"
 )
 
@@ -76,7 +78,7 @@ type Route struct {
 }
 
 // MaxRetries is the largest RetryPolicy.NumRetries.
-const MaxRetries = 10
+const MaxRetries = api.MaxRetries
 
 // RetryPolicy is a route's retry policy (Envoy's RetryPolicy).
 type RetryPolicy struct {
@@ -113,35 +115,16 @@ const (
 	retryOnAll = RetryConnectFailure | RetryReset | RetryPerTryTimeout | RetryServerFailure
 )
 
-// retryOnNames are the retry_on names of the conditions, in bit order.
-var retryOnNames = [...]string{"connect-failure", "reset", "per-try-timeout", "server-failure"}
-
-const retryOnValid = "connect-failure, reset, per-try-timeout, server-failure"
-
-// ParseRetryOn parses retry_on: a comma-separated list of condition names,
-// blanks around the commas allowed. A blank s is the empty set; an empty
-// item or an unknown name is an error.
+// ParseRetryOn parses retry_on (api.RetryOnList): a blank s is the empty
+// set; an empty item or an unknown name is an error.
 func ParseRetryOn(s string) (RetryOn, error) {
-	if strings.TrimSpace(s) == "" {
-		return 0, nil
+	conds, err := api.RetryOnList(s)
+	if err != nil {
+		return 0, err
 	}
 	var on RetryOn
-	for item := range strings.SplitSeq(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			return 0, fmt.Errorf("empty condition in %q; valid conditions are %s", s, retryOnValid)
-		}
-		bit := RetryOn(0)
-		for i, name := range retryOnNames {
-			if item == name {
-				bit = 1 << i
-				break
-			}
-		}
-		if bit == 0 {
-			return 0, fmt.Errorf("unknown condition %q; valid conditions are %s", item, retryOnValid)
-		}
-		on |= bit
+	for _, c := range conds {
+		on |= 1 << slices.Index(api.RetryOnConditions, c)
 	}
 	return on, nil
 }
@@ -150,7 +133,7 @@ func ParseRetryOn(s string) (RetryOn, error) {
 // order of the constants; "" for the empty set.
 func (o RetryOn) String() string {
 	var b strings.Builder
-	for i, name := range retryOnNames {
+	for i, name := range api.RetryOnConditions {
 		if o&(1<<i) != 0 {
 			if b.Len() > 0 {
 				b.WriteByte(',')
