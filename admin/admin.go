@@ -11,7 +11,9 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sort"
+	"strings"
 
+	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/proxy"
 )
 
@@ -47,6 +49,9 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 				fmt.Fprintf(w, "meta_protocol.%s.%s.%s: %d\n", s.Protocol, s.StatPrefix, k, snap[k])
 			}
 		}
+		for _, c := range clusters(sources) {
+			c.EachStat(func(k string, v int64, _ bool) { fmt.Fprintf(w, "cluster.%s.%s: %d\n", c.Name(), k, v) })
+		}
 	})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -72,6 +77,20 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 				f.lines = append(f.lines, fmt.Sprintf("%s{protocol=%q,stat_prefix=%q} %d", name, s.Protocol, s.StatPrefix, v))
 			})
 		}
+		for _, c := range clusters(sources) {
+			c.EachStat(func(k string, v int64, gauge bool) {
+				name, typ := "envoy_cluster_"+strings.ReplaceAll(k, ".", "_"), "counter"
+				if gauge {
+					typ = "gauge"
+				}
+				f := families[name]
+				if f == nil {
+					f = &family{typ: typ}
+					families[name] = f
+				}
+				f.lines = append(f.lines, fmt.Sprintf("%s{envoy_cluster_name=%q} %d", name, c.Name(), v))
+			})
+		}
 		names := make([]string, 0, len(families))
 		for n := range families {
 			names = append(names, n)
@@ -85,6 +104,23 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 		}
 	})
 	return mux
+}
+
+// clusters returns the clusters of every source, each once (listeners
+// that declare the same cluster share it), by name.
+func clusters(sources []Source) []*cluster.Cluster {
+	seen := map[*cluster.Cluster]bool{}
+	var out []*cluster.Cluster
+	for _, s := range sources {
+		for _, c := range s.Server.Clusters() {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
 }
 
 func sorted(m map[string]int64) []string {

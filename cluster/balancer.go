@@ -12,6 +12,9 @@ type LBContext struct {
 	Hash    uint64 // the request's hash key (route hash_policy); valid when HasHash
 	HasHash bool
 	Exclude *Host // a host to avoid (a retry's failed host); nil for none
+	// panic: too few hosts are healthy (healthy_panic_threshold), so
+	// health checks and outlier ejections are ignored (Cluster.Pick sets it).
+	panic bool
 }
 
 // Balancer picks hosts of one host set. Implementations are safe for
@@ -23,14 +26,14 @@ type Balancer interface {
 }
 
 // Pick chooses a host for a request (ctx may be nil). It skips hosts that
-// are not Healthy(now) and ctx.Exclude; when no host is left it uses the
-// unhealthy ones anyway (Envoy's panic mode, so that a cluster whose hosts
-// all failed recovers as soon as one is back), still preferring one that is
-// not ctx.Exclude. A cluster of one host always returns it. Pick returns nil
+// are not Healthy(now) and ctx.Exclude. As Envoy, when the share of hosts
+// that pass health checks and are not ejected falls below the cluster's
+// healthy_panic_threshold (50 % by default), the cluster is in panic mode
+// and balances over every host, health aside; and when no host is usable
+// it uses the others anyway (so that a cluster whose hosts all failed
+// recovers as soon as one is back), still preferring one that is not
+// ctx.Exclude. A cluster of one host always returns it. Pick returns nil
 // only when the cluster has no hosts.
-//
-// Envoy enters panic mode below 50 % healthy hosts (healthy_panic_threshold);
-// metaproxy only when no host is usable.
 func (c *Cluster) Pick(now time.Time, ctx *LBContext) *Host {
 	hs := c.set.Load()
 	switch len(hs.hosts) {
@@ -43,7 +46,18 @@ func (c *Cluster) Pick(now time.Time, ctx *LBContext) *Host {
 	if ctx != nil {
 		lc = *ctx
 	}
+	if d := hs.unhealthy.Load(); d > 0 {
+		if lc.panic = c.panics(len(hs.hosts), int(d)); lc.panic {
+			c.stats.LBHealthyPanic.Add(1)
+		}
+	}
 	return hs.lb.Pick(now, lc)
+}
+
+// panics reports whether n hosts of which unhealthy fail health checks or
+// are ejected are below the healthy panic threshold.
+func (c *Cluster) panics(n, unhealthy int) bool {
+	return 100*float64(n-unhealthy) < c.cfg.PanicThreshold*float64(n)
 }
 
 // HashString is Envoy's HashUtil::xxHash64(s): xxHash64 with seed 0.
@@ -61,14 +75,24 @@ func CombineHash(acc uint64, h uint64, first bool) uint64 {
 	return bits.RotateLeft64(acc, 1) ^ h
 }
 
-// usable reports whether a balancer may return h for a request avoiding ex.
-func usable(h *Host, now time.Time, ex *Host) bool { return h != ex && h.Healthy(now) }
+// usable reports whether a balancer may return h for the request of c: not
+// c.Exclude, and healthy (in panic mode: not backing off after connect
+// failures, health checks and ejections aside).
+func (c *LBContext) usable(h *Host, now time.Time) bool {
+	if h == c.Exclude {
+		return false
+	}
+	if c.panic {
+		return h.reachable(now)
+	}
+	return h.Healthy(now)
+}
 
 // scanUsable returns the first usable host from hosts[start%n] on, or nil.
-func scanUsable(hosts []*Host, start uint64, now time.Time, ex *Host) *Host {
+func scanUsable(hosts []*Host, start uint64, now time.Time, c LBContext) *Host {
 	n := uint64(len(hosts))
 	for i := range n {
-		if h := hosts[(start+i)%n]; usable(h, now, ex) {
+		if h := hosts[(start+i)%n]; c.usable(h, now) {
 			return h
 		}
 	}

@@ -20,10 +20,12 @@ type Host struct {
 	// Update that keeps the host with another weight balances by the new one).
 	Weight uint32
 
-	active      atomic.Int64 // requests in flight, for LEAST_REQUEST
-	failures    atomic.Int32 // consecutive connect failures
-	ejectedTill atomic.Int64 // unix nanos; passive health
-	dialAfter   atomic.Int64 // unix nanos; no connect attempt before
+	active      atomic.Int64  // requests in flight, for LEAST_REQUEST
+	failures    atomic.Int32  // consecutive connect failures
+	ejectedTill atomic.Int64  // unix nanos; connect back-off
+	dialAfter   atomic.Int64  // unix nanos; no connect attempt before
+	flags       atomic.Uint32 // health flags (health.go)
+	outlier     outlierState  // outlier detection (outlier.go)
 }
 
 // Active returns the number of requests in flight to h.
@@ -35,8 +37,13 @@ func (h *Host) Begin() { h.active.Add(1) }
 // End marks the end of a request begun with Begin.
 func (h *Host) End() { h.active.Add(-1) }
 
-// Healthy reports whether h is not ejected at now.
-func (h *Host) Healthy(now time.Time) bool { return h.ejectedTill.Load() <= now.UnixNano() }
+// Healthy reports whether h may be picked at now: it passes its health
+// checks, is not ejected by outlier detection and does not back off after
+// connect failures.
+func (h *Host) Healthy(now time.Time) bool { return h.flags.Load() == 0 && h.reachable(now) }
+
+// reachable reports whether h does not back off after connect failures.
+func (h *Host) reachable(now time.Time) bool { return h.ejectedTill.Load() <= now.UnixNano() }
 
 // Connect back-off after consecutive connect failures: the first retry
 // waits about ConnectBackoffBase, each further failure doubles the wait up
@@ -107,6 +114,11 @@ type Cluster struct {
 	mu       sync.Mutex // serialises host set swaps; guards watchers
 	watchers []watcher
 	watchSeq uint64
+
+	stats    Stats
+	limits   Limits
+	outliers *detector      // nil without outlier_detection
+	checks   *healthChecker // nil without health_checks
 }
 
 // Name returns the cluster name.
@@ -132,6 +144,13 @@ func New(cfg Config, log *slog.Logger) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster %q: %w", cfg.Name, err)
 	}
 	c := &Cluster{cfg: cfg, log: log.With("cluster", cfg.Name)}
+	c.initLimits()
+	if cfg.OutlierDetection != nil {
+		c.outliers = newDetector(c, *cfg.OutlierDetection)
+	}
+	if cfg.HealthCheck != nil {
+		c.checks = newHealthChecker(c, cfg.HealthCheck)
+	}
 	c.set.Store(&hostSet{lb: none{}})
 	switch cfg.Type {
 	case StrictDNS:
@@ -198,10 +217,16 @@ func resolve(ctx context.Context, eps []Endpoint) ([]member, error) {
 	return out, nil
 }
 
-// Close stops DNS refresh.
+// Close stops DNS refresh, health checks and outlier detection.
 func (c *Cluster) Close() {
 	if c.cancel != nil {
 		c.cancel()
 		<-c.done
+	}
+	if c.checks != nil {
+		c.checks.close()
+	}
+	if c.outliers != nil {
+		c.outliers.close()
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 func TestParseConfig(t *testing.T) {
 	c, err := ParseConfig(json.RawMessage(`{"name":"c","type":"STRICT_DNS","connect_timeout":"0.25s","lb_policy":"LEAST_REQUEST",
-	  "outlier_detection":{},
+	  "outlier_detection":{}, "upstream_connection_options":{},
 	  "load_assignment":{"cluster_name":"c","endpoints":[{"lb_endpoints":[
 	    {"endpoint":{"address":{"socket_address":{"address":"localhost","port_value":80}}},"load_balancing_weight":3},
 	    {"endpoint":{"address":{"socket_address":{"address":"127.0.0.2","port_value":81}}},"health_status":"DRAINING"}]}]}}`))
@@ -17,7 +17,8 @@ func TestParseConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Type != StrictDNS || c.ConnectTimeout != 250*time.Millisecond || c.LBPolicy != "LEAST_REQUEST" ||
-		len(c.Endpoints) != 1 || c.Endpoints[0].Weight != 3 || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "outlier_detection") {
+		len(c.Endpoints) != 1 || c.Endpoints[0].Weight != 3 || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "upstream_connection_options") ||
+		c.OutlierDetection == nil || *c.OutlierDetection != defaultOutlierDetection {
 		t.Fatalf("%+v", c)
 	}
 	for name, js := range map[string]string{

@@ -47,9 +47,20 @@ type Config struct {
 	MaxRetries int
 	// MaxConnections, MaxPendingRequests and MaxRequests are the
 	// DEFAULT-priority circuit breaker's other thresholds (ParseConfig:
-	// Envoy's default, DefaultCircuitBreakerLimit, when not configured).
-	// They are not enforced yet.
+	// Envoy's default, DefaultCircuitBreakerLimit, when not configured; in
+	// a Config built in Go, 0 means that default too). See breaker.go.
 	MaxConnections, MaxPendingRequests, MaxRequests int
+
+	// PanicThreshold is common_lb_config.healthy_panic_threshold, a
+	// percentage: below it the cluster is in panic mode (see Pick). 0
+	// disables panic mode; ParseConfig sets DefaultPanicThreshold when it
+	// is not configured.
+	PanicThreshold float64
+	// OutlierDetection is outlier_detection; nil for none.
+	OutlierDetection *OutlierDetection
+	// HealthCheck is the cluster's health_checks entry (Envoy runs one);
+	// nil for none.
+	HealthCheck *HealthCheck
 
 	DNSRefreshRate time.Duration
 	// Endpoints are "host:port" strings (IP literals for STATIC).
@@ -76,8 +87,7 @@ const (
 
 // fields that metaproxy accepts but does not implement yet: a warning each.
 var notImplemented = map[string]bool{
-	"health_checks": true, "outlier_detection": true,
-	"common_lb_config": true, "upstream_connection_options": true, "per_connection_buffer_limit_bytes": true,
+	"upstream_connection_options": true, "per_connection_buffer_limit_bytes": true,
 	"dns_lookup_family": true, "respect_dns_ttl": true, "max_requests_per_connection": true,
 	"typed_extension_protocol_options": true, "common_http_protocol_options": true, "metadata": true,
 	"ignore_health_on_host_removal": true, "close_connections_on_host_health_failure": true,
@@ -125,7 +135,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	for _, k := range keys {
 		switch k {
 		case "name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate", "@type",
-			"ring_hash_lb_config", "maglev_lb_config", "circuit_breakers":
+			"ring_hash_lb_config", "maglev_lb_config", "circuit_breakers", "outlier_detection", "health_checks", "common_lb_config":
 		default:
 			if why, bad := refused[k]; bad {
 				return c, wrap(fmt.Errorf("%s", why))
@@ -168,6 +178,15 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		return c, wrap(err)
 	}
 	if err := parseCircuitBreakers(m["circuit_breakers"], &c); err != nil {
+		return c, wrap(err)
+	}
+	if err := parseOutlierDetection(m["outlier_detection"], &c); err != nil {
+		return c, wrap(err)
+	}
+	if err := parseHealthChecks(m["health_checks"], &c); err != nil {
+		return c, wrap(err)
+	}
+	if err := parseCommonLB(m["common_lb_config"], &c); err != nil {
 		return c, wrap(err)
 	}
 	if la, ok := m["load_assignment"]; ok {

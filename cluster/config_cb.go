@@ -35,7 +35,7 @@ func parseThreshold(raw json.RawMessage, what string) (threshold, error) {
 		}
 		if set {
 			t.limits[k] = v
-			if k != "max_retries" {
+			if k == "max_connection_pools" {
 				t.unenforced = append(t.unenforced, k)
 			}
 		}
@@ -74,9 +74,10 @@ func parseThreshold(raw json.RawMessage, what string) (threshold, error) {
 }
 
 // parseCircuitBreakers reads circuit_breakers into c: the first DEFAULT
-// threshold (as Envoy) gives MaxRetries, which is enforced, and the other
-// limits, which are kept but not enforced yet (a warning each that is set).
-// HIGH thresholds and per_host_thresholds are checked and warned about.
+// threshold (as Envoy) gives max_connections, max_pending_requests,
+// max_requests and max_retries; max_connection_pools, retry_budget and
+// track_remaining are checked and warned about, as are HIGH thresholds
+// (metaproxy has no request priorities) and per_host_thresholds.
 func parseCircuitBreakers(raw json.RawMessage, c *Config) error {
 	c.MaxRetries = DefaultMaxRetries
 	c.MaxConnections, c.MaxPendingRequests, c.MaxRequests = DefaultCircuitBreakerLimit, DefaultCircuitBreakerLimit, DefaultCircuitBreakerLimit
@@ -110,7 +111,7 @@ func parseCircuitBreakers(raw json.RawMessage, c *Config) error {
 			case seen[t.priority]:
 				warn("%s: a second %s threshold is ignored (Envoy uses the first)", what, t.priority)
 			case t.priority == "HIGH":
-				warn("%s: HIGH priority thresholds are not enforced yet", what)
+				warn("%s: HIGH priority thresholds do not apply: metaproxy routes have no priority, so the DEFAULT threshold limits every request", what)
 			default:
 				if v, ok := t.limits["max_retries"]; ok {
 					c.MaxRetries = int(v)

@@ -74,18 +74,18 @@ func TestParseCircuitBreakers(t *testing.T) {
 		t.Fatalf("thresholds: %+v, %v", c, err)
 	}
 	warnings := strings.Join(c.Warnings, "\n")
-	for _, w := range []string{"HIGH priority thresholds are not enforced yet", `"max_connections" is not enforced yet`,
+	for _, w := range []string{"HIGH priority thresholds do not apply",
 		"a second DEFAULT threshold is ignored", "per-host circuit breakers are not enforced yet"} {
 		if !strings.Contains(warnings, w) {
 			t.Errorf("no warning %q in:\n%s", w, warnings)
 		}
 	}
-	if len(c.Warnings) != 4 || strings.Contains(warnings, "max_retries") || strings.Contains(warnings, "track_remaining") {
+	if len(c.Warnings) != 3 || strings.Contains(warnings, "max_retries") || strings.Contains(warnings, "track_remaining") {
 		t.Errorf("warnings:\n%s", warnings)
 	}
 	c, err = parse(t, `"circuit_breakers":{"thresholds":[{"max_pending_requests":1,"max_requests":2,"max_connection_pools":3,
 	  "retry_budget":{"budget_percent":{"value":25},"min_retry_concurrency":3},"track_remaining":true}]}`)
-	if err != nil || c.MaxPendingRequests != 1 || c.MaxRequests != 2 || c.MaxRetries != 3 || len(c.Warnings) != 5 {
+	if err != nil || c.MaxPendingRequests != 1 || c.MaxRequests != 2 || c.MaxRetries != 3 || len(c.Warnings) != 3 {
 		t.Fatalf("unenforced thresholds: %+v, %v", c, err)
 	}
 	for name, tc := range map[string]struct{ fields, err string }{

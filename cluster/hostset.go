@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 )
 
 // hostSet is one generation of a cluster's hosts with the balancer built for
@@ -13,6 +14,8 @@ type hostSet struct {
 	weights []uint32 // the balancing weight of hosts[i]
 	keys    []string // the hash key of hosts[i] (RING_HASH, MAGLEV)
 	lb      Balancer
+	// unhealthy counts the hosts with a health flag set (panic mode).
+	unhealthy atomic.Int32
 }
 
 // member is one host of a set being built.
@@ -58,13 +61,19 @@ func (c *Cluster) buildSet(prev *hostSet, ms []member) *hostSet {
 	}
 	hs := &hostSet{hosts: make([]*Host, len(ms)), weights: make([]uint32, len(ms)), keys: make([]string, len(ms))}
 	for i, m := range ms {
-		h := &Host{Addr: m.addr, Weight: m.weight}
+		var h *Host
 		if kept := old[m.addr]; len(kept) > 0 {
 			h, old[m.addr] = kept[0], kept[1:]
+		} else {
+			h = &Host{Addr: m.addr, Weight: m.weight}
+			if c.checks != nil {
+				h.flags.Store(FailedActiveHC) // until its first check passes
+			}
 		}
 		hs.hosts[i], hs.weights[i], hs.keys[i] = h, m.weight, m.key
 	}
 	hs.lb = newBalancer(&c.cfg, hs.hosts, hs.weights, hs.keys)
+	hs.countUnhealthy()
 	return hs
 }
 
@@ -83,6 +92,9 @@ func (c *Cluster) swap(ms []member) {
 		return
 	}
 	c.set.Store(hs)
+	if c.checks != nil {
+		c.checks.update(hs.hosts)
+	}
 	fns := make([]func([]*Host), 0, len(c.watchers))
 	for _, w := range c.watchers {
 		fns = append(fns, w.fn)

@@ -40,7 +40,7 @@ func (b *leastRequest) Pick(now time.Time, c LBContext) *Host {
 	var best *Host
 	for got, draws := 0, 0; got < choiceCount && draws < 2*choiceCount; draws++ {
 		h := b.hosts[rand.Uint64N(n)]
-		if !usable(h, now, c.Exclude) {
+		if !c.usable(h, now) {
 			continue
 		}
 		got++
@@ -51,7 +51,7 @@ func (b *leastRequest) Pick(now time.Time, c LBContext) *Host {
 	if best != nil {
 		return best
 	}
-	return pickRandom(b.hosts, now, c.Exclude)
+	return pickRandom(b.hosts, now, c)
 }
 
 // weightedLeastRequest is Envoy's EdfScheduler::pickAndAdd with
@@ -79,13 +79,13 @@ func (b *weightedLeastRequest) Pick(now time.Time, c LBContext) *Host {
 	// one is tried: at most one round of the hosts.
 	for range len(b.hosts) {
 		h := b.pickAndAdd()
-		if usable(h, now, c.Exclude) {
+		if c.usable(h, now) {
 			b.mu.Unlock()
 			return h
 		}
 	}
 	b.mu.Unlock()
-	return pickRandom(b.hosts, now, c.Exclude)
+	return pickRandom(b.hosts, now, c)
 }
 
 func (b *weightedLeastRequest) pickAndAdd() *Host {

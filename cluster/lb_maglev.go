@@ -94,14 +94,14 @@ func (m *maglev) Pick(now time.Time, c LBContext) *Host {
 	var cand *Host
 	for attempt := range uint64(len(m.hosts)) {
 		host := m.hosts[m.table[m.slot(h, attempt)]]
-		if usable(host, now, c.Exclude) {
+		if c.usable(host, now) {
 			return host
 		}
 		if cand == nil && host != c.Exclude {
 			cand = host
 		}
 	}
-	if host := scanUsable(m.hosts, h, now, c.Exclude); host != nil {
+	if host := scanUsable(m.hosts, h, now, c); host != nil {
 		return host
 	}
 	if cand != nil {

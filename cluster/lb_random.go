@@ -11,22 +11,22 @@ type random struct{ hosts []*Host }
 
 func newRandom(hosts []*Host) Balancer { return &random{hosts: hosts} }
 
-func (b *random) Pick(now time.Time, c LBContext) *Host { return pickRandom(b.hosts, now, c.Exclude) }
+func (b *random) Pick(now time.Time, c LBContext) *Host { return pickRandom(b.hosts, now, c) }
 
 // pickRandom draws a few times; if no draw is usable, it scans on from the
 // last draw (so a usable host is found when there is one), then falls back
 // to panic mode.
-func pickRandom(hosts []*Host, now time.Time, ex *Host) *Host {
+func pickRandom(hosts []*Host, now time.Time, c LBContext) *Host {
 	n := uint64(len(hosts))
 	var r uint64
 	for range 3 {
 		r = rand.Uint64N(n)
-		if h := hosts[r]; usable(h, now, ex) {
+		if h := hosts[r]; c.usable(h, now) {
 			return h
 		}
 	}
-	if h := scanUsable(hosts, r, now, ex); h != nil {
+	if h := scanUsable(hosts, r, now, c); h != nil {
 		return h
 	}
-	return notExcluded(hosts, r, ex)
+	return notExcluded(hosts, r, c.Exclude)
 }

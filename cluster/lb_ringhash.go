@@ -145,7 +145,7 @@ func (r *ringHash) Pick(now time.Time, c LBContext) *Host {
 			}
 			prev = host
 			seen++
-			if usable(host, now, c.Exclude) {
+			if c.usable(host, now) {
 				return host
 			}
 			if cand == nil && host != c.Exclude {
@@ -153,7 +153,7 @@ func (r *ringHash) Pick(now time.Time, c LBContext) *Host {
 			}
 		}
 	}
-	if host := scanUsable(r.hosts, h, now, c.Exclude); host != nil {
+	if host := scanUsable(r.hosts, h, now, c); host != nil {
 		return host
 	}
 	if cand != nil {

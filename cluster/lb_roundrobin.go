@@ -23,24 +23,38 @@ func newRoundRobin(hosts []*Host, weights []uint32) Balancer {
 		b.weight[i] = int64(weightOf(w))
 	}
 	for range rand.IntN(len(hosts)) {
-		b.next(time.Time{}, nil, false)
+		b.next(time.Time{}, LBContext{}, false)
 	}
 	return b
 }
 
-// roundRobin takes the hosts in turn; an unusable host's turn passes to
-// the next usable one.
+// roundRobin takes the hosts in turn. An unusable host's turn is skipped,
+// not given to its neighbour: the pick takes the next turn, so that the
+// usable hosts share the turns evenly (as Envoy, which balances over its
+// list of healthy hosts) rather than the host after an ejected one getting
+// twice its share.
 type roundRobin struct {
 	hosts []*Host
 	next  atomic.Uint64
 }
 
 func (b *roundRobin) Pick(now time.Time, c LBContext) *Host {
+	n := uint64(len(b.hosts))
 	start := b.next.Add(1)
-	if h := scanUsable(b.hosts, start, now, c.Exclude); h != nil {
+	if h := b.hosts[start%n]; c.usable(h, now) {
 		return h
 	}
-	return notExcluded(b.hosts, start, c.Exclude)
+	for range n - 1 {
+		if h := b.hosts[b.next.Add(1)%n]; c.usable(h, now) {
+			return h
+		}
+	}
+	if h := scanUsable(b.hosts, start, now, c); h != nil { // the turns raced on
+		return h
+	}
+	// No usable host: the turns taken above advance the counter by n each
+	// time, so spread the fallback at random.
+	return notExcluded(b.hosts, rand.Uint64(), c.Exclude)
 }
 
 // weightedRoundRobin is smooth weighted round robin (nginx's): each pick
@@ -58,11 +72,11 @@ type weightedRoundRobin struct {
 }
 
 func (b *weightedRoundRobin) Pick(now time.Time, c LBContext) *Host {
-	if h := b.next(now, c.Exclude, true); h != nil {
+	if h := b.next(now, c, true); h != nil {
 		return h
 	}
 	// Panic mode: every host is unhealthy; balance over them all by weight.
-	if h := b.next(now, c.Exclude, false); h != nil {
+	if h := b.next(now, c, false); h != nil {
 		return h
 	}
 	return b.hosts[0]
@@ -70,13 +84,13 @@ func (b *weightedRoundRobin) Pick(now time.Time, c LBContext) *Host {
 
 // next runs one round over the hosts other than ex (and, if healthy, only
 // the Healthy(now) ones); nil if there are none.
-func (b *weightedRoundRobin) next(now time.Time, ex *Host, healthy bool) *Host {
+func (b *weightedRoundRobin) next(now time.Time, c LBContext, healthy bool) *Host {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	best := -1
 	var total int64
 	for i, h := range b.hosts {
-		if h == ex || healthy && !h.Healthy(now) {
+		if h == c.Exclude || healthy && !c.usable(h, now) {
 			continue
 		}
 		b.current[i] += b.weight[i]

@@ -39,7 +39,7 @@ static_resources:
   - name: provider
     type: STRICT_DNS
     connect_timeout: 0.5s
-    health_checks: []
+    per_connection_buffer_limit_bytes: 32768
     load_assignment:
       cluster_name: provider
       endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: localhost, port_value: 20881 } } } } ] } ]
@@ -60,7 +60,7 @@ func TestLoadBootstrap(t *testing.T) {
 		t.Fatalf("listener: %+v", l)
 	}
 	joined := strings.Join(b.Warnings, "\n")
-	for _, w := range []string{"tracing", "health_checks"} {
+	for _, w := range []string{"tracing", "per_connection_buffer_limit_bytes"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("no warning about %s in:\n%s", w, joined)
 		}

@@ -92,6 +92,10 @@ type attempt struct {
 	// budget: this attempt is a retry and holds one of its cluster's
 	// max_retries.
 	budget bool
+	// rq: the attempt holds one of its cluster's max_requests.
+	rq bool
+	// waiting is the pool the attempt waits in for a connection (waiters.go).
+	waiting *pool
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}

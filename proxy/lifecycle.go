@@ -124,6 +124,10 @@ func (ss *Session) cancelLocked() {
 				ss.toClose = append(ss.toClose, u)
 			}
 			ss.finish(ex)
+		} else if p := ex.try.waiting; p != nil && p.cancelWait(ex) {
+			ss.srv.stats.RequestCancelled.Add(1)
+			ex.try.waiting = nil
+			ss.finish(ex)
 		}
 		ex = next
 	}

@@ -55,6 +55,13 @@ func (ss *Session) sendCopy(ex *exchange, ref *clusterRef) {
 	}
 	c.try.host, c.try.deadline = h, c.deadline
 	oneway := c.req.Kind == codec.KindOneway
+	if !oneway {
+		if !ref.cl.TryRequest() {
+			s.mirrors.done(c, false)
+			return
+		}
+		c.try.rq = true
+	}
 	// Once sent, c belongs to its upstream (and then to the sink): it is
 	// not touched here again.
 	err := ss.enqueue(c, h)
@@ -75,6 +82,7 @@ func (m *mirrorSink) result(ex *exchange, f *failure) bool {
 func (m *mirrorSink) flush() {}
 
 func (m *mirrorSink) done(ex *exchange, ok bool) {
+	ex.endTry()
 	if !ok {
 		m.srv.stats.RequestMirrorFailed.Add(1)
 	}

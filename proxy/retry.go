@@ -32,8 +32,11 @@ func (ss *Session) retry(ex *exchange, f *failure) bool {
 	if ex.deadline != 0 && s.now().UnixNano() >= ex.deadline {
 		return false
 	}
-	if !builtin {
-		if !ex.cl.tryRetry() {
+	cl := ex.cl.cl
+	if builtin {
+		cl.Stats().UpstreamRqRetry.Add(1)
+	} else {
+		if !cl.TryRetry() {
 			s.stats.UpstreamRqRetryOverflow.Add(1)
 			return false
 		}
@@ -72,11 +75,16 @@ func (ss *Session) policyRetries(ex *exchange, f *failure) bool {
 	return r.Retry.On&want != 0
 }
 
-// endTry ends ex's attempt: it gives back the retry it held.
+// endTry ends ex's attempt: it gives back the retry and the request it
+// held under its cluster's circuit breakers.
 func (ex *exchange) endTry() {
 	if ex.try.budget {
-		ex.cl.retries.Add(-1)
+		ex.cl.cl.EndRetry()
 		ex.try.budget = false
+	}
+	if ex.try.rq {
+		ex.cl.cl.EndRequest()
+		ex.try.rq = false
 	}
 }
 

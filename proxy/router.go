@@ -64,10 +64,18 @@ func lbContext(r *router.Route, md *codec.Metadata) cluster.LBContext {
 // failures) is a failure of the attempt like any other.
 func (ss *Session) attempt(ex *exchange) {
 	s := ss.srv
-	h := ex.cl.cl.Pick(s.now(), &ex.lb)
+	cl := ex.cl.cl
+	h := cl.Pick(s.now(), &ex.lb)
 	if h == nil {
 		ss.localReply(ex, codec.Errorf(codec.ErrNoHealthyUpstream, "metaproxy: no healthy upstream in cluster %q", ex.x.Cluster))
 		return
+	}
+	if ex.req.Kind == codec.KindRequest {
+		if !cl.TryRequest() {
+			ss.localReply(ex, codec.Errorf(codec.ErrOverloaded, "metaproxy: cluster %q is at its max_requests (%d)", ex.x.Cluster, cl.Thresholds().MaxRequests))
+			return
+		}
+		ex.try.rq = true
 	}
 	ex.tries++
 	ex.x.Upstream = h.Addr

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +37,9 @@ type Server struct {
 	poolMu sync.RWMutex
 	pools  map[poolKey]*pool
 
-	upMu sync.Mutex
-	ups  map[*upstream]struct{} // live upstream connections, for timeouts
+	upMu    sync.Mutex
+	ups     map[*upstream]struct{} // live upstream connections, for timeouts
+	waiting map[*pool]struct{}     // pools with requests waiting for a connection
 
 	closed atomic.Bool
 }
@@ -73,7 +76,7 @@ func New(cfg Config, o Options) (*Server, error) {
 		cfg.UpstreamConnsPerHost = DefaultUpstreamConnsPerHost
 	}
 	s := &Server{cfg: cfg, dialer: o.Dialer, log: o.Logger, now: o.Now, maxBuf: cfg.MaxBufferedBytes,
-		pools: map[poolKey]*pool{}, ups: map[*upstream]struct{}{}}
+		pools: map[poolKey]*pool{}, ups: map[*upstream]struct{}{}, waiting: map[*pool]struct{}{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -81,7 +84,10 @@ func New(cfg Config, o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	set, err := cluster.NewSet(o.Clusters, cfg.Clusters, s.log)
+	if err := s.giveProbes(); err != nil {
+		return nil, err
+	}
+	set, err := cluster.NewSet(o.Clusters, s.cfg.Clusters, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -127,6 +133,15 @@ func (s *Server) swap(chain *filter.Chain, t *router.Table) error {
 
 // Stats returns the listener's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
+
+// Clusters returns the clusters the listener routes to, by name.
+func (s *Server) Clusters() []*cluster.Cluster {
+	out := make([]*cluster.Cluster, 0, len(s.refs))
+	for _, name := range slices.Sorted(maps.Keys(s.refs)) {
+		out = append(out, s.refs[name].cl)
+	}
+	return out
+}
 
 // Config returns the server's configuration.
 func (s *Server) Config() *Config { return &s.cfg }
@@ -190,7 +205,7 @@ func (s *Server) pool(h *cluster.Host, variant uint16, cl *cluster.Cluster) *poo
 	s.poolMu.Lock()
 	defer s.poolMu.Unlock()
 	if p = s.pools[k]; p == nil {
-		p = &pool{srv: s, host: h, addr: h.Addr, timeout: cl.ConnectTimeout(), mux: s.cfg.Multiplexing}
+		p = &pool{srv: s, host: h, cl: cl, addr: h.Addr, timeout: cl.ConnectTimeout(), mux: s.cfg.Multiplexing}
 		if p.mux {
 			p.conns = make([]*upstream, s.cfg.UpstreamConnsPerHost)
 		}
@@ -264,6 +279,27 @@ func runnable(c codec.Capabilities) error {
 		return nil
 	}
 	return fmt.Errorf("proxy: the codec %s, which this engine does not run yet", why)
+}
+
+// giveProbes gives the listener's codec to the clusters whose health check
+// is the codec probe; a codec that cannot build probes is refused.
+func (s *Server) giveProbes() error {
+	cfgs := slices.Clone(s.cfg.Clusters)
+	for i := range cfgs {
+		hc := cfgs[i].HealthCheck
+		if hc == nil || !hc.Codec {
+			continue
+		}
+		if _, ok := s.cfg.Codec.NewCodec().(codec.Prober); !ok {
+			return fmt.Errorf("proxy: cluster %q: custom_health_check %s: the %s codec has no protocol probe; use tcp_health_check",
+				cfgs[i].Name, cluster.HealthCheckCodecName, s.cfg.Protocol)
+		}
+		c := *hc
+		c.Prober, c.ProberName = s.cfg.Codec, s.cfg.Protocol
+		cfgs[i].HealthCheck = &c
+	}
+	s.cfg.Clusters = cfgs
+	return nil
 }
 
 // drainHosts drains the pools of hosts that left their cluster: no new

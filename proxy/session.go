@@ -271,6 +271,7 @@ func (ss *Session) result(ex *exchange, f *failure) (mustFlush bool) {
 		// The answer came after the request's deadline, before the
 		// sweeper saw it: the deadline holds, to the nanosecond.
 		s.stats.RequestTimeout.Add(1)
+		ex.cl.cl.Stats().UpstreamRqTimeout.Add(1)
 		f = &failure{causeTimeout, codec.Errorf(codec.ErrTimeout, "metaproxy: no response from %s in time", ex.x.Upstream)}
 	}
 	retried := ex.retries > 0

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/metaproxy/metaproxy/cluster"
@@ -27,20 +26,8 @@ type snapshot struct {
 // per-cluster state. It outlives snapshots: a new snapshot keeps the refs
 // of the clusters it still has.
 type clusterRef struct {
-	cl *cluster.Cluster
-	// retries counts the retries in flight, bounded by the cluster's
-	// circuit_breakers max_retries.
-	retries atomic.Int64
+	cl      *cluster.Cluster
 	unwatch func() // stops the Server's watch on the cluster's hosts
-}
-
-// tryRetry takes one of the cluster's concurrent retries.
-func (c *clusterRef) tryRetry() bool {
-	if c.retries.Add(1) > int64(c.cl.MaxRetries()) {
-		c.retries.Add(-1)
-		return false
-	}
-	return true
 }
 
 // sweepTick returns how often deadlines must be checked so that a request

@@ -98,10 +98,17 @@ func (s *Server) sweep(ups []*upstream) []*upstream {
 	for u := range s.ups {
 		ups = append(ups, u)
 	}
+	var waiting []*pool
+	for p := range s.waiting {
+		waiting = append(waiting, p)
+	}
 	s.upMu.Unlock()
 	now := s.now().UnixNano()
 	for _, u := range ups {
 		u.expire(now)
+	}
+	for _, p := range waiting {
+		p.expireWaiters(now)
 	}
 	clear(ups)
 	return ups[:0]
@@ -135,11 +142,13 @@ func (u *upstream) expire(now int64) {
 	}
 	if len(perTry) > 0 {
 		s.stats.UpstreamRqPerTryTimeout.Add(uint64(len(perTry)))
+		u.pool.cl.Stats().UpstreamRqPerTryTimeout.Add(uint64(len(perTry)))
 		deliverAll(perTry, &failure{causePerTryTimeout,
 			codec.Errorf(codec.ErrTimeout, "metaproxy: no response from %s within the per-try timeout", u.pool.addr)}, nil)
 	}
 	if len(whole) > 0 {
 		s.stats.RequestTimeout.Add(uint64(len(whole)))
+		u.pool.cl.Stats().UpstreamRqTimeout.Add(uint64(len(whole)))
 		deliverAll(whole, &failure{causeTimeout,
 			codec.Errorf(codec.ErrTimeout, "metaproxy: no response from %s in time", u.pool.addr)}, nil)
 	}

@@ -18,15 +18,17 @@ import (
 type pool struct {
 	srv     *Server
 	host    *cluster.Host
+	cl      *cluster.Cluster // the host's cluster: circuit breakers, outlier detection
 	addr    string
 	timeout time.Duration
 	mux     bool
 
-	mu     sync.Mutex
-	conns  []*upstream // multiplexed: fixed slots
-	next   int
-	idle   []*upstream // exclusive: connections waiting for a request
-	closed bool
+	mu      sync.Mutex
+	conns   []*upstream // multiplexed: fixed slots
+	next    int
+	idle    []*upstream // exclusive: connections waiting for a request
+	waiters []*exchange // exclusive: requests waiting for a connection (waiters.go)
+	closed  bool
 }
 
 var errPoolClosed = errors.New("upstream pool closed")
@@ -37,6 +39,9 @@ var errPoolClosed = errors.New("upstream pool closed")
 func (p *pool) send(ex *exchange) (*upstream, error) {
 	for range 2 { // a connection may close between pick and send: retry once
 		u, err := p.pick()
+		if err == errAtCapacity {
+			return nil, p.wait(ex)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -78,9 +83,13 @@ func (p *pool) pick() (*upstream, error) {
 		}
 		u, err := p.dial()
 		if err != nil {
-			// The host backs off: share a connection that is still open.
+			// The host backs off, or the cluster is at max_connections:
+			// share a connection that is still open.
 			if live := p.live(); live != nil {
 				return live, nil
+			}
+			if err == errAtCapacity {
+				err = p.atCapacity()
 			}
 			return nil, err
 		}
@@ -107,11 +116,16 @@ func (p *pool) live() *upstream {
 	return nil
 }
 
-// dial starts a new connection unless the host backs off after connect
+// dial starts a new connection unless the cluster is at its
+// max_connections (errAtCapacity) or the host backs off after connect
 // failures; p.mu is held.
 func (p *pool) dial() (*upstream, error) {
 	now := p.srv.now()
+	if !p.cl.TryConnection() {
+		return nil, errAtCapacity
+	}
 	if !p.host.TryConnect(now, p.timeout) {
+		p.cl.EndConnection()
 		p.srv.stats.UpstreamCxConnectBackoff.Add(1)
 		return nil, codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s unavailable: %d connect failures, next attempt in %v",
 			p.addr, p.host.ConnectFailures(), p.host.BackingOff(now).Round(time.Millisecond))
@@ -124,15 +138,23 @@ func (p *pool) dial() (*upstream, error) {
 	return u, nil
 }
 
-// giveBack returns an exclusive connection after its response.
+// giveBack returns an exclusive connection after its response: to the
+// first request waiting for one, else to the idle list. It runs with no
+// session's lock held.
 func (p *pool) giveBack(u *upstream) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	if ex := p.popWaiter(); ex != nil {
+		p.mu.Unlock()
+		ex.owner.(*Session).wake(ex, u)
+		return
+	}
 	if p.closed || len(p.idle) >= maxIdleExclusivePerHost {
+		p.mu.Unlock()
 		u.close()
 		return
 	}
 	p.idle = append(p.idle, u)
+	p.mu.Unlock()
 }
 
 // drain stops p and closes its connections as they become idle: at once
@@ -143,7 +165,10 @@ func (p *pool) drain() {
 	p.closed = true
 	conns := append(p.idle, p.conns...)
 	p.idle, p.conns = nil, nil
+	waiters := p.takeWaiters()
 	p.mu.Unlock()
+	// Not sent: they are tried at another host.
+	failWaiters(waiters, &failure{causeConnect, codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s left its cluster", p.addr)})
 	for _, u := range conns {
 		if u != nil && u.drainWhenIdle() {
 			u.close()
@@ -166,7 +191,9 @@ func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
 	p.idle = nil
+	waiters := p.takeWaiters()
 	p.mu.Unlock()
+	failWaiters(waiters, &failure{causeLocal, codec.Errorf(codec.ErrUnavailable, "metaproxy: the listener is closing")})
 }
 
 type upState uint8
@@ -198,9 +225,12 @@ type upstream struct {
 	giveBackOnFlush bool
 	// draining: u's host left its cluster; u closes once nothing is pending.
 	draining bool
-	scratch  []byte
-	rbuf     []byte
-	edit     codec.Edit // reused: an Edit passed to a codec escapes
+	// connecting counts the requests queued while u connects, each holding
+	// one of the cluster's max_pending_requests.
+	connecting int
+	scratch    []byte
+	rbuf       []byte
+	edit       codec.Edit // reused: an Edit passed to a codec escapes
 
 	// Used by OnData only; the host never calls OnData concurrently.
 	spare     codec.Message
@@ -230,6 +260,13 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 		return false, codec.Errorf(codec.ErrOverloaded, "metaproxy: too many bytes waiting for upstream %s", u.pool.addr)
 	}
 	twoway := ex.req.Kind == codec.KindRequest
+	if u.state == upConnecting {
+		if !u.pool.cl.TryPending() {
+			return false, codec.Errorf(codec.ErrOverloaded, "metaproxy: cluster %q is at its max_pending_requests (%d requests wait for a connection)",
+				u.pool.cl.Name(), u.pool.cl.Thresholds().MaxPendingRequests)
+		}
+		u.connecting++
+	}
 	edit := &u.edit
 	*edit = codec.Edit{Headers: ex.x.RequestHeaders}
 	if u.pool.mux && twoway {
@@ -311,8 +348,12 @@ func (u *upstream) OnConnect(c transport.Conn) {
 	u.conn, u.state = c, upReady
 	w := u.wbuf
 	u.wbuf, u.queued = nil, false
+	waited := u.connecting
+	u.connecting = 0
 	u.mu.Unlock()
+	u.pool.cl.EndPendingN(waited)
 	u.pool.host.ConnectSucceeded()
+	u.pool.cl.Report(u.pool.host, cluster.ResultConnectSuccess)
 	if len(w) > 0 {
 		if err := c.Write(w); err != nil {
 			u.fail(causeReset, codec.Errorf(codec.ErrUnavailable, "metaproxy: write to upstream %s: %v", u.pool.addr, err), true)
@@ -335,6 +376,7 @@ func (u *upstream) OnConnectFailure(err error) {
 		return
 	}
 	u.pool.host.ConnectFailed(u.srv.now())
+	u.pool.cl.Report(u.pool.host, cluster.ResultConnectFailed)
 	u.fail(causeConnect, codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s failed: %v", u.pool.addr, err), false)
 }
 
@@ -353,6 +395,7 @@ func (u *upstream) connectTimeout() {
 	}
 	u.srv.stats.UpstreamCxConnectFail.Add(1)
 	u.pool.host.ConnectFailed(u.srv.now())
+	u.pool.cl.Report(u.pool.host, cluster.ResultTimeout)
 	u.fail(causeConnect, codec.Errorf(codec.ErrUnavailable, "metaproxy: connect to upstream %s timed out after %v", u.pool.addr, u.pool.timeout), true)
 }
 
@@ -480,16 +523,21 @@ func (u *upstream) OnClose(err error) {
 // fail closes u and ends the attempt of every request it held: c says why,
 // e is the error their clients get unless they are tried again.
 func (u *upstream) fail(c cause, e *codec.Error, closeConn bool) {
-	deliverAll(u.shut(closeConn), &failure{c, e}, nil)
+	exs, shut := u.shut(closeConn)
+	deliverAll(exs, &failure{c, e}, nil)
+	if shut && !u.pool.mux {
+		u.pool.redial()
+	}
 }
 
-// shut marks u closed, closes its connection if closeConn, and returns the
-// exchanges it still held: the caller owns them now.
-func (u *upstream) shut(closeConn bool) []*exchange {
+// shut marks u closed, closes its connection if closeConn, gives back its
+// place under the cluster's max_connections, and returns the exchanges it
+// still held (the caller owns them now) and whether this call shut it.
+func (u *upstream) shut(closeConn bool) ([]*exchange, bool) {
 	u.mu.Lock()
 	if u.state == upClosed {
 		u.mu.Unlock()
-		return nil
+		return nil, false
 	}
 	u.state = upClosed
 	u.srv.trackUpstream(u, false)
@@ -497,7 +545,11 @@ func (u *upstream) shut(closeConn bool) []*exchange {
 	u.pending = nil
 	c := u.conn
 	u.wbuf, u.rbuf = nil, nil
+	waited := u.connecting
+	u.connecting = 0
 	u.mu.Unlock()
+	u.pool.cl.EndPendingN(waited)
+	u.pool.cl.EndConnection()
 	if len(pending) > 0 {
 		u.srv.stats.UpstreamCxClosedWithActiveRq.Add(1)
 	}
@@ -508,7 +560,7 @@ func (u *upstream) shut(closeConn bool) []*exchange {
 	for _, ex := range pending {
 		exs = append(exs, ex)
 	}
-	return exs
+	return exs, true
 }
 
 // deliverAll hands each exchange back to its owner with its response (f
@@ -517,6 +569,7 @@ func (u *upstream) shut(closeConn bool) []*exchange {
 func deliverAll(exs []*exchange, f *failure, owners []owner) []owner {
 	for _, ex := range exs {
 		ex.try.host.End()
+		ex.cl.cl.Report(ex.try.host, outlierResult(ex, f))
 		if o := ex.owner; o.result(ex, f) {
 			owners = append(owners, o)
 		}
@@ -527,6 +580,23 @@ func deliverAll(exs []*exchange, f *failure, owners []owner) []owner {
 	}
 	clear(owners)
 	return owners[:0]
+}
+
+// outlierResult is how outlier detection counts the end of ex's attempt:
+// its response (f nil) or failure f. A connect failure was counted once for
+// its connection; the proxy's own failures are not the host's.
+func outlierResult(ex *exchange, f *failure) cluster.Result {
+	switch {
+	case f == nil && ex.resp.Status == codec.StatusServerFailure:
+		return cluster.ResultServerFailure
+	case f == nil:
+		return cluster.ResultSuccess
+	case f.cause == causeReset:
+		return cluster.ResultConnectFailed
+	case f.cause == causePerTryTimeout, f.cause == causeTimeout:
+		return cluster.ResultTimeout
+	}
+	return cluster.ResultNone
 }
 
 func (u *upstream) close() {

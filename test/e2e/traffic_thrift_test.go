@@ -46,6 +46,8 @@ type thriftBackend struct {
 	slowOnly  string        // if set, only names with this prefix are delayed
 	fail      bool          // sayHello and echoHeader return a plain error: Apache's processor answers a TApplicationException (INTERNAL_ERROR)
 
+	sleeping, peak atomic.Int64 // delayed sayHello calls in progress, and their most at once
+
 	mu        sync.Mutex
 	hellos    map[string]int // sayHello calls by name
 	answered  map[string]int // sayHello calls answered, by name
@@ -128,10 +130,14 @@ func (h thriftHandler) SayHello(ctx context.Context, name string) (string, error
 		return "", &hello.HelloError{Message: "no greeting from " + b.tag, Code: thriftpeer.ErrorCode}
 	}
 	if b.delay > 0 && strings.HasPrefix(name, b.slowOnly) {
+		n := b.sleeping.Add(1)
+		for p := b.peak.Load(); n > p && !b.peak.CompareAndSwap(p, n); p = b.peak.Load() {
+		}
 		select {
 		case <-time.After(b.delay):
 		case <-ctx.Done(): // the connection closed
 		}
+		b.sleeping.Add(-1)
 	}
 	b.mu.Lock()
 	b.answered[name]++

@@ -70,7 +70,12 @@ type ThriftServer struct {
 // waits until it listens.
 func StartThriftServer(t testing.TB, tag string, flags ...string) *ThriftServer {
 	t.Helper()
-	addr := Addr(FreePort(t))
+	return StartThriftServerOn(t, tag, Addr(FreePort(t)), flags...)
+}
+
+// StartThriftServerOn is StartThriftServer on addr.
+func StartThriftServerOn(t testing.TB, tag, addr string, flags ...string) *ThriftServer {
+	t.Helper()
 	bin := Build(t, ThriftPeer)
 	args := append([]string{"-mode", "server", "-addr", addr, "-tag", tag}, flags...)
 	p := Start(t, "thrift server "+tag, bin, args...)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dubbo.apache.org/dubbo-go/v3/common/constant"
@@ -28,6 +29,8 @@ type DemoService struct {
 
 	mu    sync.Mutex
 	notes []string
+
+	sleeping, peak atomic.Int64 // sleep calls in progress, and their most at once
 }
 
 // SayHello answers with the provider's identity so that tests can tell
@@ -59,8 +62,18 @@ func (s *DemoService) Fail(_ context.Context, msg string) error {
 
 // Sleep answers after ms milliseconds.
 func (s *DemoService) Sleep(_ context.Context, ms int64) (string, error) {
+	n := s.sleeping.Add(1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
 	time.Sleep(time.Duration(ms) * time.Millisecond)
+	s.sleeping.Add(-1)
 	return fmt.Sprintf("slept %dms at %s@%s", ms, s.tag, s.addr), nil
+}
+
+// SleepPeak returns the most sleep calls the provider has run at once
+// since the last SleepPeak, and starts counting afresh.
+func (s *DemoService) SleepPeak(context.Context) (string, error) {
+	return strconv.FormatInt(s.peak.Swap(s.sleeping.Load()), 10), nil
 }
 
 // Note records s; it is meant to be called oneway.
