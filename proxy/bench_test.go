@@ -39,7 +39,7 @@ type recordConn struct{ last []byte }
 func (c *recordConn) Write(b []byte) error { c.last = append(c.last[:0], b...); return nil }
 func (c *recordConn) Close(bool)           {}
 
-func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.KV) {
+func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.KV, edits ...func(*cluster.Config)) {
 	d := &syncDialer{up: &recordConn{}}
 	cfg := Config{
 		StatPrefix: "bench", Protocol: "bench", Codec: f, Multiplexing: true, UpstreamConnsPerHost: 1,
@@ -49,6 +49,9 @@ func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.K
 		}},
 		Clusters: []cluster.Config{{Name: "c", Type: cluster.Static, ConnectTimeout: time.Second,
 			Endpoints: []cluster.Endpoint{{Host: "10.0.0.1", Port: 1, Weight: 1}}}},
+	}
+	for _, e := range edits {
+		e(&cfg.Clusters[0])
 	}
 	srv, err := New(cfg, Options{Dialer: d})
 	if err != nil {
@@ -105,6 +108,23 @@ func BenchmarkCorePathDubbo(b *testing.B) {
 	}
 	benchCorePath(b, f, golden.DubboFrame(b, "lib_req_typical"), golden.DubboFrame(b, "lib_rsp_value_attachments"),
 		codec.KV{Key: "method", Value: "sayHello"})
+}
+
+// BenchmarkCorePathDubboHealth is BenchmarkCorePathDubbo with the per-call
+// part of upstream health on: circuit breakers taken and given back, and
+// every answer reported to outlier detection. (Active health checks cost
+// nothing per call.)
+func BenchmarkCorePathDubboHealth(b *testing.B) {
+	f, err := dubbo.NewFactory(dubbo.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCorePath(b, f, golden.DubboFrame(b, "lib_req_typical"), golden.DubboFrame(b, "lib_rsp_value_attachments"),
+		codec.KV{Key: "method", Value: "sayHello"}, func(c *cluster.Config) {
+			c.MaxConnections, c.MaxPendingRequests, c.MaxRequests, c.MaxRetries = 100, 100, 100, 3
+			c.OutlierDetection = &cluster.OutlierDetection{Consecutive5xx: 5, EnforcingConsecutive5xx: 100,
+				Interval: time.Second, BaseEjectionTime: 30 * time.Second, MaxEjectionPercent: 10}
+		})
 }
 
 func BenchmarkCorePathThriftFramedBinary(b *testing.B) {

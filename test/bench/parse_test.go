@@ -107,6 +107,7 @@ func TestBootstrapRoutesByProtocol(t *testing.T) {
 			{"", nil, []string{"port_value: 10", "mirror", "hash_policy", "RING_HASH"}},
 			{FeatureMirror, []string{"request_mirror_policies:", "- cluster: mirror\n", "name: mirror", "port_value: 10"}, []string{"runtime_fraction", "hash_policy"}},
 			{FeatureRingHash, []string{"hash_policy:", "- method\n", "lb_policy: RING_HASH", "port_value: 10"}, []string{"mirror"}},
+			{FeatureHealth, []string{"circuit_breakers:", "outlier_detection:", "health_checks:"}, []string{"port_value: 10", "mirror", "RING_HASH"}},
 		} {
 			y := bootstrap(proto, c.feature, up, 8).MustRender()
 			for _, want := range append([]string{"name: " + key, "port_value: 8", "port_value: 9", "multiplexing: true", "name: " + proto}, c.want...) {
@@ -134,11 +135,11 @@ func TestSplitKind(t *testing.T) {
 	for _, k := range Proxies {
 		host, f := SplitKind(k)
 		if !slices.Contains([]string{Direct, HAProxy, Metaproxy, ABIHost}, host) ||
-			!slices.Contains([]string{"", FeatureMirror, FeatureRingHash}, f) {
+			!slices.Contains([]string{"", FeatureMirror, FeatureRingHash, FeatureHealth}, f) {
 			t.Errorf("SplitKind(%q) = %q, %q", k, host, f)
 		}
-		if (f != "") != NeedsSecondServer(k) {
-			t.Errorf("NeedsSecondServer(%q) = %v", k, !(f != ""))
+		if want := f == FeatureMirror || f == FeatureRingHash; want != NeedsSecondServer(k) {
+			t.Errorf("NeedsSecondServer(%q) = %v", k, !want)
 		}
 	}
 	for _, k := range DefaultProxies {

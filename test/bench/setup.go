@@ -34,19 +34,24 @@ const (
 	// FeatureRingHash balances over the two servers with lb_policy
 	// RING_HASH and the route's hash_policy [method].
 	FeatureRingHash = "ringhash"
+	// FeatureHealth puts upstream health on the cluster: circuit breakers
+	// (limits the load never reaches), outlier detection and an active
+	// health check every second (the codec probe for Dubbo, TCP for
+	// Thrift).
+	FeatureHealth = "health"
 )
 
 // Proxies lists every proxy kind in table order: the baselines, each
 // metaproxy host, and after each host its feature rows.
 var Proxies = []string{Direct, HAProxy,
-	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash,
-	ABIHost, ABIHost + "+" + FeatureMirror, ABIHost + "+" + FeatureRingHash}
+	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth,
+	ABIHost, ABIHost + "+" + FeatureMirror, ABIHost + "+" + FeatureRingHash, ABIHost + "+" + FeatureHealth}
 
 // DefaultProxies is the default plan's: every kind but the plugin's
 // feature rows, which cost as much run time again and measure the same
 // engine code.
 var DefaultProxies = []string{Direct, HAProxy,
-	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, ABIHost}
+	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth, ABIHost}
 
 // SplitKind splits a proxy kind into its host (Direct, HAProxy, Metaproxy
 // or ABIHost) and its feature ("" for a plain row).
@@ -58,7 +63,7 @@ func SplitKind(kind string) (host, feature string) {
 // NeedsSecondServer reports whether a kind routes to the second server.
 func NeedsSecondServer(kind string) bool {
 	_, f := SplitKind(kind)
-	return f != ""
+	return f == FeatureMirror || f == FeatureRingHash
 }
 
 // Protocols are the protocols the benchmark knows, by loadgen name.
@@ -191,6 +196,8 @@ func StartFront(t testing.TB, kind, protocol string, up Upstreams, o ProxyOption
 //     RING_HASH, and the route hashes on hash_policy [method]. The load
 //     generator calls one method, so every call hashes to the same server:
 //     the row measures the hashing and the ring lookup, not a spread.
+//   - FeatureHealth: "upstream" has circuit_breakers, outlier_detection and
+//     health_checks every second, none of which trips under the load.
 func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstrap {
 	match := harness.Exact("method", "sayHello")
 	if protocol == "dubbo" {
@@ -207,6 +214,21 @@ func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstr
 		route.Extra = map[string]any{"hash_policy": []string{"method"}}
 		clusters[0].Endpoints = append(clusters[0].Endpoints, up.Second.Addr)
 		clusters[0].LBPolicy = "RING_HASH"
+	case FeatureHealth:
+		checker := map[string]any{"tcp_health_check": map[string]any{}}
+		if protocol == "dubbo" {
+			checker = map[string]any{"custom_health_check": map[string]any{"name": "metaproxy.health_checkers.codec"}}
+		}
+		hc := map[string]any{"timeout": "1s", "interval": "1s", "unhealthy_threshold": 3, "healthy_threshold": 1}
+		for k, v := range checker {
+			hc[k] = v
+		}
+		clusters[0].Extra = map[string]any{
+			"circuit_breakers": map[string]any{"thresholds": []any{map[string]any{
+				"max_connections": 10000, "max_pending_requests": 10000, "max_requests": 10000, "max_retries": 10}}},
+			"outlier_detection": map[string]any{"consecutive_5xx": 5, "interval": "1s", "base_ejection_time": "30s", "max_ejection_percent": 100},
+			"health_checks":     []any{hc},
+		}
 	default:
 		panic("unknown feature " + feature)
 	}
