@@ -1,5 +1,6 @@
 // Package cluster holds the upstream clusters a proxy routes to: their
-// endpoints (static or resolved from DNS), load balancing and passive health.
+// endpoints (static or resolved from DNS), load balancing and upstream
+// health: circuit breakers, outlier detection, active health checks.
 //
 // Clusters are configured with Envoy's cluster schema (the subset metaproxy
 // implements), so the same YAML serves Envoy's bootstrap and the plugin.
