@@ -84,7 +84,7 @@ func (r *Report) Markdown() string {
 func (r *Report) mainTable(protocol string) string {
 	head := []string{"case", "workers", "calls/s", "p50 µs", "p99 µs", "max µs", "errors",
 		"proxy CPU µs/call", "proxy peak RSS MiB", "calls/s ÷ direct", "calls/s ÷ HAProxy", "CPU/call ÷ HAProxy"}
-	features := slices.ContainsFunc(r.Plan.Proxies, NeedsSecondServer)
+	features := slices.ContainsFunc(r.Plan.Proxies, HasFeature)
 	if features {
 		head = append(head, "calls/s ÷ plain", "p99 ÷ plain", "CPU/call ÷ plain")
 	}

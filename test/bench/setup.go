@@ -60,6 +60,12 @@ func SplitKind(kind string) (host, feature string) {
 	return host, feature
 }
 
+// HasFeature reports whether a kind is a feature row.
+func HasFeature(kind string) bool {
+	_, f := SplitKind(kind)
+	return f != ""
+}
+
 // NeedsSecondServer reports whether a kind routes to the second server.
 func NeedsSecondServer(kind string) bool {
 	_, f := SplitKind(kind)
@@ -155,7 +161,7 @@ type ProxyOptions struct {
 func StartFront(t testing.TB, kind, protocol string, up Upstreams, o ProxyOptions) (f Front, skip string) {
 	t.Helper()
 	host, feature := SplitKind(kind)
-	if feature != "" && up.Second.Addr == "" {
+	if NeedsSecondServer(kind) && up.Second.Addr == "" {
 		t.Fatalf("%s: no second server", kind)
 	}
 	switch host {
