@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/filter"
 	"github.com/metaproxy/metaproxy/proxy"
 )
 
@@ -49,6 +50,9 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 				fmt.Fprintf(w, "meta_protocol.%s.%s.%s: %d\n", s.Protocol, s.StatPrefix, k, snap[k])
 			}
 		}
+		for _, fs := range filterStats(sources) {
+			fs.Each(func(k string, v int64, _ bool) { fmt.Fprintf(w, "meta_protocol.%s: %d\n", k, v) })
+		}
 		for _, c := range clusters(sources) {
 			c.EachStat(func(k string, v int64, _ bool) { fmt.Fprintf(w, "cluster.%s.%s: %d\n", c.Name(), k, v) })
 		}
@@ -77,9 +81,23 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 				f.lines = append(f.lines, fmt.Sprintf("%s{protocol=%q,stat_prefix=%q} %d", name, s.Protocol, s.StatPrefix, v))
 			})
 		}
+		for _, fs := range filterStats(sources) {
+			fs.Each(func(k string, v int64, gauge bool) {
+				name, typ := "metaproxy_"+promName(k)+"_total", "counter"
+				if gauge {
+					name, typ = "metaproxy_"+promName(k), "gauge"
+				}
+				f := families[name]
+				if f == nil {
+					f = &family{typ: typ}
+					families[name] = f
+				}
+				f.lines = append(f.lines, fmt.Sprintf("%s %d", name, v))
+			})
+		}
 		for _, c := range clusters(sources) {
 			c.EachStat(func(k string, v int64, gauge bool) {
-				name, typ := "envoy_cluster_"+strings.ReplaceAll(k, ".", "_"), "counter"
+				name, typ := "envoy_cluster_"+promName(k), "counter"
 				if gauge {
 					typ = "gauge"
 				}
@@ -104,6 +122,30 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 		}
 	})
 	return mux
+}
+
+// filterStats returns the filter stats of every source that has some,
+// each set once.
+func filterStats(sources []Source) []*filter.Stats {
+	seen := map[*filter.Stats]bool{}
+	var out []*filter.Stats
+	for _, s := range sources {
+		if fs := s.Server.FilterStats(); fs != nil && !seen[fs] {
+			seen[fs] = true
+			out = append(out, fs)
+		}
+	}
+	return out
+}
+
+// promName turns a dotted stat name into a Prometheus one.
+func promName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // clusters returns the clusters of every source, each once (listeners

@@ -60,6 +60,21 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 	if cfg.Protocol == "" {
 		cfg.Protocol = proto.Name
 	}
+	base := filterEnv
+	if base.Stats == nil {
+		base.Stats = filter.NewStats() // the listener's
+	}
+	base = base.WithDefaults()
+	base.StatPrefix = p.GetStatPrefix()
+	base.Cluster = func(name string) (cluster.Config, bool) {
+		for _, c := range clusters {
+			if c.Name == name {
+				return c, true
+			}
+		}
+		return cluster.Config{}, false
+	}
+	cfg.FilterStats = base.Stats
 	fs := p.GetMetaProtocolFilters()
 	for i, f := range fs {
 		if filter.IsRouter(f.GetName()) {
@@ -76,11 +91,8 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 		if err != nil {
 			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: filter %q config: %w", p.GetStatPrefix(), f.GetName(), err)
 		}
-		env := filterEnv
-		env.StatPrefix = p.GetStatPrefix()
-		if env.Logger != nil {
-			env.Logger = env.Logger.With("filter", def.Name)
-		}
+		env := base
+		env.Logger = env.Logger.With("filter", def.Name)
 		flt, err := def.New(js, env)
 		if err != nil {
 			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: filter %q: %w", p.GetStatPrefix(), f.GetName(), err)

@@ -103,11 +103,29 @@ func (x *Exchange) Paused() bool { return x.state.Load() == statePaused }
 // is not paused is ignored.
 func (x *Exchange) Resume() {
 	if x.state.CompareAndSwap(stateRunning, stateResumedEarly) {
+		if o, ok := x.resumer.(ResumeObserver); ok {
+			o.ResumedEarly(x)
+		}
 		return
 	}
 	if x.state.CompareAndSwap(statePaused, stateIdle) {
 		x.resumer.Resume(x)
+		return
 	}
+	if o, ok := x.resumer.(ResumeObserver); ok {
+		o.ResumedStray(x)
+	}
+}
+
+// ResumeObserver is an optional interface of a Resumer that wants to know
+// of Resumes that do not resume a paused exchange: ResumedEarly for one
+// that came while the filter's OnRequest still ran (from inside it, or from
+// a goroutine that was quick), ResumedStray for one of an exchange that is
+// not paused (a second Resume, or a Resume without a Pause: a filter's
+// bug). Package filtertest uses it to fail such filters.
+type ResumeObserver interface {
+	ResumedEarly(x *Exchange)
+	ResumedStray(x *Exchange)
 }
 
 func (c *Chain) call(i int, x *Exchange) (st Status) {

@@ -3,7 +3,6 @@ package filter
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"sort"
 	"sync"
 )
@@ -28,14 +27,6 @@ func IsRouter(name string) bool {
 		}
 	}
 	return false
-}
-
-// Env is what a filter gets at construction.
-type Env struct {
-	// Logger is scoped to the filter.
-	Logger *slog.Logger
-	// StatPrefix is the listener's stat prefix.
-	StatPrefix string
 }
 
 // Definition describes a filter to the registry.

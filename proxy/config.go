@@ -26,6 +26,9 @@ type Config struct {
 	Multiplexing bool
 	// Filters run in order before the router.
 	Filters []filter.Named
+	// FilterStats holds the stats the filters registered; the host shows
+	// them (admin /stats). Nil when there are none.
+	FilterStats *filter.Stats
 	// Routes is the route table.
 	Routes *router.Table
 	// Clusters are the clusters the routes refer to.

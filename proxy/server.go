@@ -134,6 +134,9 @@ func (s *Server) swap(chain *filter.Chain, t *router.Table) error {
 // Stats returns the listener's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
 
+// FilterStats returns the stats of the listener's filters (nil for none).
+func (s *Server) FilterStats() *filter.Stats { return s.cfg.FilterStats }
+
 // Clusters returns the clusters the listener routes to, by name.
 func (s *Server) Clusters() []*cluster.Cluster {
 	out := make([]*cluster.Cluster, 0, len(s.refs))

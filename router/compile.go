@@ -19,12 +19,8 @@ func Compile(rc *routev1alpha.RouteConfiguration) (t *Table, warnings []string, 
 	for i, r := range rc.GetRoutes() {
 		where := fmt.Sprintf("route_config %q: routes[%d] (%q)", rc.GetName(), i, r.GetName())
 		cr := &Route{Name: r.GetName()}
-		for j, hm := range r.GetMatch().GetMetadata() {
-			m, err := compileMatcher(hm)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: match.metadata[%d]: %w", where, j, err)
-			}
-			cr.Matchers = append(cr.Matchers, m)
+		if cr.Matchers, err = CompileMatch(r.GetMatch()); err != nil {
+			return nil, nil, fmt.Errorf("%s: match.%w", where, err)
 		}
 		a := r.GetRoute()
 		if a == nil {
@@ -105,7 +101,23 @@ func millionths(rf *envoy.RuntimeFractionalPercent) uint32 {
 	return uint32(min(uint64(fp.GetNumerator())*1e6/den, 1e6))
 }
 
-func compileMatcher(hm *envoy.HeaderMatcher) (Matcher, error) {
+// CompileMatch compiles a route match (every metadata matcher must hold;
+// none matches everything), for filters whose rules match as routes do. An
+// error starts with the offending field ("metadata[1]: ...").
+func CompileMatch(rm *routev1alpha.RouteMatch) (Matchers, error) {
+	var ms Matchers
+	for j, hm := range rm.GetMetadata() {
+		m, err := CompileMatcher(hm)
+		if err != nil {
+			return nil, fmt.Errorf("metadata[%d]: %w", j, err)
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
+}
+
+// CompileMatcher compiles one of Envoy's header matchers on metadata.
+func CompileMatcher(hm *envoy.HeaderMatcher) (Matcher, error) {
 	m := Matcher{Key: hm.GetName(), Invert: hm.GetInvertMatch(), TreatMissingAsEmpty: hm.GetTreatMissingHeaderAsEmpty()}
 	if m.Key == "" {
 		return m, fmt.Errorf("name is required")

@@ -52,7 +52,7 @@ func NewTable(name string, routes []*Route) (*Table, error) {
 // Route is one compiled route.
 type Route struct {
 	Name     string
-	Matchers []Matcher
+	Matchers Matchers
 	// Cluster is the target when the route has a single cluster.
 	Cluster string
 	// Weighted is the target when the route splits traffic.
@@ -176,14 +176,7 @@ func (t *Table) Match(md *codec.Metadata) *Route {
 	return nil
 }
 
-func (r *Route) matches(md *codec.Metadata) bool {
-	for i := range r.Matchers {
-		if !r.Matchers[i].Match(md) {
-			return false
-		}
-	}
-	return true
-}
+func (r *Route) matches(md *codec.Metadata) bool { return r.Matchers.Match(md) }
 
 // PickCluster returns the route's cluster, choosing by weight when the route
 // splits traffic.
@@ -231,6 +224,19 @@ type Matcher struct {
 	// TreatMissingAsEmpty matches a missing key as "" (Envoy's
 	// treat_missing_header_as_empty).
 	TreatMissingAsEmpty bool
+}
+
+// Matchers are a conjunction of matchers.
+type Matchers []Matcher
+
+// Match reports whether md satisfies every matcher (true for none).
+func (ms Matchers) Match(md *codec.Metadata) bool {
+	for i := range ms {
+		if !ms[i].Match(md) {
+			return false
+		}
+	}
+	return true
 }
 
 // Match reports whether md satisfies m.
