@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/metaproxy/metaproxy/api/envoy"
-	localratelimitv1alpha "github.com/metaproxy/metaproxy/api/filters/local_ratelimit/v1alpha"
 	ratelimitv1alpha "github.com/metaproxy/metaproxy/api/filters/ratelimit/v1alpha"
 	routev1alpha "github.com/metaproxy/metaproxy/api/route/v1alpha"
 	"github.com/metaproxy/metaproxy/api/v1alpha"
@@ -114,11 +113,6 @@ func validateFilterConfig(a *anypb.Any, path string) error {
 		return under(path, err)
 	}
 	switch configType(a) {
-	case "aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimit":
-		c := &localratelimitv1alpha.LocalRateLimit{}
-		if err = unmarshalJSON(js, c); err == nil {
-			err = ValidateLocalRateLimit(c)
-		}
 	case "aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit":
 		c := &ratelimitv1alpha.RateLimit{}
 		if err = unmarshalJSON(js, c); err == nil {

@@ -1,70 +1,9 @@
 package api
 
 import (
-	"time"
-
 	"github.com/metaproxy/metaproxy/api/envoy"
-	localratelimitv1alpha "github.com/metaproxy/metaproxy/api/filters/local_ratelimit/v1alpha"
 	ratelimitv1alpha "github.com/metaproxy/metaproxy/api/filters/ratelimit/v1alpha"
 )
-
-// MinFillInterval is the shortest token bucket fill interval Aeraki
-// accepts.
-const MinFillInterval = 50 * time.Millisecond
-
-// ValidateLocalRateLimit checks a local rate limit config: stat_prefix is
-// set, a default bucket or at least one condition is given, every
-// condition has a match and a bucket, and every bucket has max_tokens > 0,
-// tokens_per_fill > 0 when set and fill_interval >= MinFillInterval.
-func ValidateLocalRateLimit(c *localratelimitv1alpha.LocalRateLimit) error {
-	if c.GetStatPrefix() == "" {
-		return errorf("stat_prefix", "value is required")
-	}
-	if c.GetTokenBucket() == nil && len(c.GetConditions()) == 0 {
-		return &Error{Msg: "token_bucket or conditions is required"}
-	}
-	if c.GetTokenBucket() != nil {
-		if err := validateTokenBucket(c.GetTokenBucket(), "token_bucket"); err != nil {
-			return err
-		}
-	}
-	for i, cond := range c.GetConditions() {
-		p := index("conditions", i)
-		if cond.GetMatch() == nil {
-			return errorf(field(p, "match"), "value is required")
-		}
-		if err := validateMatch(cond.GetMatch(), field(p, "match")); err != nil {
-			return err
-		}
-		if cond.GetTokenBucket() == nil {
-			return errorf(field(p, "token_bucket"), "value is required")
-		}
-		if err := validateTokenBucket(cond.GetTokenBucket(), field(p, "token_bucket")); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func validateTokenBucket(b *envoy.TokenBucket, path string) error {
-	if b.GetMaxTokens() == 0 {
-		return errorf(field(path, "max_tokens"), "value must be greater than 0")
-	}
-	if b.GetTokensPerFill() != nil && b.GetTokensPerFill().GetValue() == 0 {
-		return errorf(field(path, "tokens_per_fill"), "value must be greater than 0")
-	}
-	fi := field(path, "fill_interval")
-	if b.GetFillInterval() == nil {
-		return errorf(fi, "value is required")
-	}
-	if err := validateDuration(b.GetFillInterval(), fi); err != nil {
-		return err
-	}
-	if d := b.GetFillInterval().AsDuration(); d < MinFillInterval {
-		return errorf(fi, "%v is shorter than the minimum %v", d, MinFillInterval)
-	}
-	return nil
-}
 
 // ValidateRateLimit checks a global rate limit config: domain is set, the
 // rate limit service names a cluster, at least one descriptor is given,

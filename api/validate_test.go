@@ -10,9 +10,6 @@ import (
 )
 
 func TestValidateErrors(t *testing.T) {
-	lrl := func(body string) string {
-		return base + filterDoc("    '@type': type.googleapis.com/aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimit\n"+body)
-	}
 	rl := func(body string) string {
 		return base + filterDoc("    '@type': type.googleapis.com/aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit\n"+body)
 	}
@@ -95,16 +92,6 @@ func TestValidateErrors(t *testing.T) {
 			"duration -1s is negative at idle_timeout"},
 		{"file log without path", base + "access_log: [{name: f, typed_config: {'@type': type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog}}]\n",
 			"value is required at access_log[0].typed_config.path"},
-		{"local rate limit without stat prefix", lrl("    token_bucket: {max_tokens: 1, fill_interval: 1s}\n"),
-			"value is required at meta_protocol_filters[0].config.stat_prefix"},
-		{"local rate limit without buckets", lrl("    stat_prefix: s\n"),
-			"token_bucket or conditions is required at meta_protocol_filters[0].config"},
-		{"fill interval too short", lrl("    stat_prefix: s\n    token_bucket: {max_tokens: 1, fill_interval: 10ms}\n"),
-			"10ms is shorter than the minimum 50ms at meta_protocol_filters[0].config.token_bucket.fill_interval"},
-		{"zero tokens", lrl("    stat_prefix: s\n    conditions: [{match: {}, token_bucket: {fill_interval: 1s}}]\n"),
-			"value must be greater than 0 at meta_protocol_filters[0].config.conditions[0].token_bucket.max_tokens"},
-		{"condition without match", lrl("    stat_prefix: s\n    conditions: [{token_bucket: {max_tokens: 1, fill_interval: 1s}}]\n"),
-			"value is required at meta_protocol_filters[0].config.conditions[0].match"},
 		{"rate limit without domain", rl(rls + "    descriptors: [{property: method, descriptor_key: method}]\n"),
 			"value is required at meta_protocol_filters[0].config.domain"},
 		{"rate limit without descriptors", rl(rls + "    domain: d\n"),

@@ -1,8 +1,12 @@
 // Package builtin links the codecs and filters that ship with metaproxy.
-// Both binaries (the standalone proxy and the Envoy plugin) import it.
+// Both binaries (the standalone proxy and the Envoy plugin) import it; each
+// codec or filter is one import here (or in a file of its own beside this
+// one).
 package builtin
 
 import (
 	_ "github.com/metaproxy/metaproxy/codecs/dubbo"  // aeraki.meta_protocol.codec.dubbo
 	_ "github.com/metaproxy/metaproxy/codecs/thrift" // aeraki.meta_protocol.codec.thrift
+
+	_ "github.com/metaproxy/metaproxy/filters/localratelimit" // aeraki.meta_protocol.filters.local_ratelimit
 )

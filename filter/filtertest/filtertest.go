@@ -1,6 +1,6 @@
 // Package filtertest drives a filter in-process, as the proxy's chain
 // does, with a fake clock, a seeded random source and its own stats: every
-// built-in filter's unit tests use it (see filters/local_ratelimit for an
+// built-in filter's unit tests use it (see filters/localratelimit for an
 // example to copy).
 //
 //	h := filtertest.New(t)
