@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/metaproxy/metaproxy/api/envoy"
-	ratelimitv1alpha "github.com/metaproxy/metaproxy/api/filters/ratelimit/v1alpha"
 	routev1alpha "github.com/metaproxy/metaproxy/api/route/v1alpha"
 	"github.com/metaproxy/metaproxy/api/v1alpha"
 	"google.golang.org/protobuf/proto"
@@ -102,43 +101,14 @@ func validateFilter(f *v1alpha.MetaProtocolFilter, path string) error {
 	return validateFilterConfig(f.GetConfig(), field(path, "config"))
 }
 
-// validateFilterConfig decodes a filter config and validates the filter
-// configs this package knows.
+// validateFilterConfig decodes a filter config strictly. What the config
+// means is checked by the filter itself when it is built (filters/<name>).
 func validateFilterConfig(a *anypb.Any, path string) error {
 	if a == nil {
 		return nil
 	}
-	js, err := ConfigJSON(a)
-	if err != nil {
-		return under(path, err)
-	}
-	switch configType(a) {
-	case "aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit":
-		c := &ratelimitv1alpha.RateLimit{}
-		if err = unmarshalJSON(js, c); err == nil {
-			err = ValidateRateLimit(c)
-		}
-	}
+	_, err := ConfigJSON(a)
 	return under(path, err)
-}
-
-// configType is the full name of the message a config carries: the
-// TypedStruct's type_url for a TypedStruct, else the Any's own type.
-func configType(a *anypb.Any) string {
-	m, err := unpack(a)
-	if err != nil {
-		return ""
-	}
-	name := m.ProtoReflect().Descriptor().FullName()
-	if typedStructs[name] {
-		url, _, _ := typedStruct(m)
-		mt, err := types.FindMessageByURL(url)
-		if err != nil {
-			return ""
-		}
-		name = mt.Descriptor().FullName()
-	}
-	return string(name)
 }
 
 func validateTracing(t *v1alpha.Tracing, path string) error {

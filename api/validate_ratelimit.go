@@ -2,46 +2,7 @@ package api
 
 import (
 	"github.com/metaproxy/metaproxy/api/envoy"
-	ratelimitv1alpha "github.com/metaproxy/metaproxy/api/filters/ratelimit/v1alpha"
 )
-
-// ValidateRateLimit checks a global rate limit config: domain is set, the
-// rate limit service names a cluster, at least one descriptor is given,
-// each with a property and a descriptor_key, and the match is well formed.
-func ValidateRateLimit(c *ratelimitv1alpha.RateLimit) error {
-	if err := validateMatch(c.GetMatch(), "match"); err != nil {
-		return err
-	}
-	if c.GetDomain() == "" {
-		return errorf("domain", "value is required")
-	}
-	if err := validateDuration(c.GetTimeout(), "timeout"); err != nil {
-		return err
-	}
-	rls := c.GetRateLimitService()
-	if rls == nil {
-		return errorf("rate_limit_service", "value is required")
-	}
-	if rls.GetTransportApiVersion() == envoy.ApiVersion_V2 {
-		return errorf("rate_limit_service.transport_api_version", "V2 is not supported")
-	}
-	if err := validateGrpcService(rls.GetGrpcService(), "rate_limit_service.grpc_service"); err != nil {
-		return err
-	}
-	if len(c.GetDescriptors()) == 0 {
-		return errorf("descriptors", "at least one descriptor is required")
-	}
-	for i, d := range c.GetDescriptors() {
-		p := index("descriptors", i)
-		if d.GetProperty() == "" {
-			return errorf(field(p, "property"), "value is required")
-		}
-		if d.GetDescriptorKey() == "" {
-			return errorf(field(p, "descriptor_key"), "value is required")
-		}
-	}
-	return nil
-}
 
 func validateGrpcService(g *envoy.GrpcService, path string) error {
 	if g.GetEnvoyGrpc().GetClusterName() == "" {

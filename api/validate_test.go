@@ -10,10 +10,6 @@ import (
 )
 
 func TestValidateErrors(t *testing.T) {
-	rl := func(body string) string {
-		return base + filterDoc("    '@type': type.googleapis.com/aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit\n"+body)
-	}
-	const rls = "    rate_limit_service: {grpc_service: {envoy_grpc: {cluster_name: rls}}}\n"
 	// action adds fields to the first route's action.
 	action := func(fields string) string {
 		return strings.Replace(base, "      cluster: c0\n", "      cluster: c0\n      "+fields+"\n", 1)
@@ -92,14 +88,6 @@ func TestValidateErrors(t *testing.T) {
 			"duration -1s is negative at idle_timeout"},
 		{"file log without path", base + "access_log: [{name: f, typed_config: {'@type': type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog}}]\n",
 			"value is required at access_log[0].typed_config.path"},
-		{"rate limit without domain", rl(rls + "    descriptors: [{property: method, descriptor_key: method}]\n"),
-			"value is required at meta_protocol_filters[0].config.domain"},
-		{"rate limit without descriptors", rl(rls + "    domain: d\n"),
-			"at least one descriptor is required at meta_protocol_filters[0].config.descriptors"},
-		{"rate limit without service", rl("    domain: d\n    descriptors: [{property: method, descriptor_key: method}]\n"),
-			"value is required at meta_protocol_filters[0].config.rate_limit_service"},
-		{"rate limit in a TypedStruct", base + filterDoc("    '@type': type.googleapis.com/udpa.type.v1.TypedStruct\n    type_url: type.googleapis.com/aeraki.meta_protocol_proxy.filters.ratelimit.v1alpha.RateLimit\n    value: {domain: d}\n"),
-			"value is required at meta_protocol_filters[0].config.rate_limit_service"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { expectParseError(t, tt.doc, tt.want) })

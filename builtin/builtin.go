@@ -9,4 +9,5 @@ import (
 	_ "github.com/metaproxy/metaproxy/codecs/thrift" // aeraki.meta_protocol.codec.thrift
 
 	_ "github.com/metaproxy/metaproxy/filters/localratelimit" // aeraki.meta_protocol.filters.local_ratelimit
+	_ "github.com/metaproxy/metaproxy/filters/ratelimit"      // aeraki.meta_protocol.filters.ratelimit
 )
