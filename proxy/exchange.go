@@ -127,3 +127,16 @@ func (ex *exchange) release() {
 // Resume implements filter.Resumer: a filter resumed the paused ex. Only
 // sessions run filters, so the owner is a session.
 func (ex *exchange) Resume(*filter.Exchange) { ex.owner.(*Session).resume(ex) }
+
+// ResumedEarly implements filter.ResumeObserver: a Resume before Pause was
+// returned is part of the contract; the chain goes on by itself.
+func (ex *exchange) ResumedEarly(*filter.Exchange) {}
+
+// ResumedStray implements filter.ResumeObserver: a filter resumed an
+// exchange that is not paused (twice, or without pausing), which the chain
+// ignored. It is counted: it is a filter's bug.
+func (ex *exchange) ResumedStray(*filter.Exchange) {
+	if ss, ok := ex.owner.(*Session); ok {
+		ss.srv.stats.FilterResumeStray.Add(1)
+	}
+}

@@ -108,6 +108,7 @@ func TestBootstrapRoutesByProtocol(t *testing.T) {
 			{FeatureMirror, []string{"request_mirror_policies:", "- cluster: mirror\n", "name: mirror", "port_value: 10"}, []string{"runtime_fraction", "hash_policy"}},
 			{FeatureRingHash, []string{"hash_policy:", "- method\n", "lb_policy: RING_HASH", "port_value: 10"}, []string{"mirror"}},
 			{FeatureHealth, []string{"circuit_breakers:", "outlier_detection:", "health_checks:"}, []string{"port_value: 10", "mirror", "RING_HASH"}},
+			{FeatureLocalRateLimit, []string{"local_ratelimit", "max_tokens: 4000000000"}, []string{"port_value: 10", "mirror"}},
 		} {
 			y := bootstrap(proto, c.feature, up, 8).MustRender()
 			for _, want := range append([]string{"name: " + key, "port_value: 8", "port_value: 9", "multiplexing: true", "name: " + proto}, c.want...) {
@@ -135,7 +136,7 @@ func TestSplitKind(t *testing.T) {
 	for _, k := range Proxies {
 		host, f := SplitKind(k)
 		if !slices.Contains([]string{Direct, HAProxy, Metaproxy, ABIHost}, host) ||
-			!slices.Contains([]string{"", FeatureMirror, FeatureRingHash, FeatureHealth}, f) {
+			!slices.Contains([]string{"", FeatureMirror, FeatureRingHash, FeatureHealth, FeatureLocalRateLimit}, f) {
 			t.Errorf("SplitKind(%q) = %q, %q", k, host, f)
 		}
 		if want := f == FeatureMirror || f == FeatureRingHash; want != NeedsSecondServer(k) {

@@ -39,19 +39,24 @@ const (
 	// health check every second (the codec probe for Dubbo, TCP for
 	// Thrift).
 	FeatureHealth = "health"
+	// FeatureLocalRateLimit runs Aeraki's local rate limit before the
+	// router: a condition on another method, and a default bucket the
+	// load never empties.
+	FeatureLocalRateLimit = "lrl"
 )
 
 // Proxies lists every proxy kind in table order: the baselines, each
 // metaproxy host, and after each host its feature rows.
 var Proxies = []string{Direct, HAProxy,
-	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth,
-	ABIHost, ABIHost + "+" + FeatureMirror, ABIHost + "+" + FeatureRingHash, ABIHost + "+" + FeatureHealth}
+	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth, Metaproxy + "+" + FeatureLocalRateLimit,
+	ABIHost, ABIHost + "+" + FeatureMirror, ABIHost + "+" + FeatureRingHash, ABIHost + "+" + FeatureHealth, ABIHost + "+" + FeatureLocalRateLimit}
 
 // DefaultProxies is the default plan's: every kind but the plugin's
 // feature rows, which cost as much run time again and measure the same
 // engine code.
 var DefaultProxies = []string{Direct, HAProxy,
-	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth, ABIHost}
+	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth,
+	Metaproxy + "+" + FeatureLocalRateLimit, ABIHost}
 
 // SplitKind splits a proxy kind into its host (Direct, HAProxy, Metaproxy
 // or ABIHost) and its feature ("" for a plain row).
@@ -204,6 +209,8 @@ func StartFront(t testing.TB, kind, protocol string, up Upstreams, o ProxyOption
 //     the row measures the hashing and the ring lookup, not a spread.
 //   - FeatureHealth: "upstream" has circuit_breakers, outlier_detection and
 //     health_checks every second, none of which trips under the load.
+//   - FeatureLocalRateLimit: the local rate limit filter, whose condition
+//     (another method) is checked and whose default bucket is never empty.
 func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstrap {
 	match := harness.Exact("method", "sayHello")
 	if protocol == "dubbo" {
@@ -211,6 +218,7 @@ func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstr
 	}
 	route := harness.Route{Name: "bench", Match: []harness.Match{match}, Cluster: "upstream"}
 	clusters := []harness.Cluster{{Name: "upstream", Endpoints: []string{up.Main.Addr}}}
+	var filters []harness.Filter
 	switch feature {
 	case "":
 	case FeatureMirror:
@@ -235,6 +243,14 @@ func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstr
 			"outlier_detection": map[string]any{"consecutive_5xx": 5, "interval": "1s", "base_ejection_time": "30s", "max_ejection_percent": 100},
 			"health_checks":     []any{hc},
 		}
+	case FeatureLocalRateLimit:
+		bucket := map[string]any{"max_tokens": 4000000000, "tokens_per_fill": 4000000000, "fill_interval": "1s"}
+		filters = []harness.Filter{{Name: "aeraki.meta_protocol.filters.local_ratelimit", Config: map[string]any{
+			"@type":       "type.googleapis.com/aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimit",
+			"stat_prefix": "bench", "token_bucket": bucket,
+			"conditions": []any{map[string]any{"match": map[string]any{"metadata": []any{map[string]any{"name": "method", "exact_match": "other"}}},
+				"token_bucket": map[string]any{"max_tokens": 1, "fill_interval": "1s"}}},
+		}}, {Name: "aeraki.meta_protocol.filters.router"}}
 	default:
 		panic("unknown feature " + feature)
 	}
@@ -244,6 +260,7 @@ func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstr
 			Protocol:     protocol,
 			Multiplexing: true,
 			Routes:       []harness.Route{route},
+			Filters:      filters,
 		}}},
 		Clusters: clusters,
 	}
