@@ -14,10 +14,12 @@ import (
 	// makes every @type of the schema resolvable wherever api is linked.
 	_ "github.com/metaproxy/metaproxy/api/codecconfig"
 	"github.com/metaproxy/metaproxy/api/envoy"
+	_ "github.com/metaproxy/metaproxy/api/filters/fault/v1"
 	_ "github.com/metaproxy/metaproxy/api/filters/istio_stats/v1alpha"
 	_ "github.com/metaproxy/metaproxy/api/filters/local_ratelimit/v1alpha"
 	_ "github.com/metaproxy/metaproxy/api/filters/metadata_exchange/v1alpha"
 	_ "github.com/metaproxy/metaproxy/api/filters/ratelimit/v1alpha"
+	_ "github.com/metaproxy/metaproxy/api/filters/rbac/v1"
 	_ "github.com/metaproxy/metaproxy/api/filters/router/v1alpha"
 	"github.com/metaproxy/metaproxy/api/v1alpha"
 )

@@ -1,13 +1,14 @@
 // Package builtin links the codecs and filters that ship with metaproxy.
 // Both binaries (the standalone proxy and the Envoy plugin) import it; each
-// codec or filter is one import here (or in a file of its own beside this
-// one).
+// codec or filter is one import here.
 package builtin
 
 import (
 	_ "github.com/metaproxy/metaproxy/codecs/dubbo"  // aeraki.meta_protocol.codec.dubbo
 	_ "github.com/metaproxy/metaproxy/codecs/thrift" // aeraki.meta_protocol.codec.thrift
 
+	_ "github.com/metaproxy/metaproxy/filters/fault"          // metaproxy.filters.fault
 	_ "github.com/metaproxy/metaproxy/filters/localratelimit" // aeraki.meta_protocol.filters.local_ratelimit
 	_ "github.com/metaproxy/metaproxy/filters/ratelimit"      // aeraki.meta_protocol.filters.ratelimit
+	_ "github.com/metaproxy/metaproxy/filters/rbac"           // metaproxy.filters.rbac
 )

@@ -72,9 +72,13 @@ func (c *Chain) Start(x *Exchange, r Resumer) {
 // when every filter let x through (the router goes next), Stop when x is to
 // be answered with x.LocalReply (which Run sets if the filter did not), and
 // Pause when a filter paused x: its Resume will call the Resumer given to
-// Start, which calls Run again. A Resume that comes before the filter
+// Start, which calls Run again (a filter that called Reply before Resume
+// makes that Run return Stop at once). A Resume that comes before the filter
 // returned Pause (even from inside OnRequest) makes Run go on at once.
 func (c *Chain) Run(x *Exchange) Status {
+	if x.LocalReply != nil { // a filter replied, then resumed: rejected
+		return Stop
+	}
 	for x.next < len(c.req) {
 		i := x.next
 		x.next++

@@ -111,3 +111,22 @@ func TestSeededRandIsRepeatable(t *testing.T) {
 		t.Fatalf("Chance(25/100) hit %d of 10000", hits)
 	}
 }
+
+// A filter that replies, then resumes, rejects the request: the filters
+// after it do not run, and the call ends with Stop.
+func TestReplyThenResumeStops(t *testing.T) {
+	h := New(t)
+	ran := false
+	chain := filter.NewChain([]filter.Named{
+		{Name: "rejecter", Filter: filter.Func(func(x *filter.Exchange) filter.Status {
+			go func() { x.Reply(codec.ErrOverloaded, "later"); x.Resume() }()
+			return filter.Pause
+		})},
+		{Name: "next", Filter: filter.Func(func(*filter.Exchange) filter.Status { ran = true; return filter.Continue })},
+	}, nil)
+	c := h.Send(chain, Request("method", "m"), "10.0.0.1:1")
+	c.WaitResumed()
+	if c.Final() != filter.Stop || ran || c.Reply().Type != codec.ErrOverloaded {
+		t.Fatalf("final %v, next filter ran %v, reply %v", c.Final(), ran, c.Reply())
+	}
+}
