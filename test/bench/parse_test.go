@@ -109,6 +109,7 @@ func TestBootstrapRoutesByProtocol(t *testing.T) {
 			{FeatureRingHash, []string{"hash_policy:", "- method\n", "lb_policy: RING_HASH", "port_value: 10"}, []string{"mirror"}},
 			{FeatureHealth, []string{"circuit_breakers:", "outlier_detection:", "health_checks:"}, []string{"port_value: 10", "mirror", "RING_HASH"}},
 			{FeatureLocalRateLimit, []string{"local_ratelimit", "max_tokens: 4000000000"}, []string{"port_value: 10", "mirror"}},
+			{FeatureRBAC, []string{"metaproxy.filters.rbac", "e-bench:", "address_prefix: 127.0.0.0"}, []string{"port_value: 10", "mirror"}},
 		} {
 			y := bootstrap(proto, c.feature, up, 8).MustRender()
 			for _, want := range append([]string{"name: " + key, "port_value: 8", "port_value: 9", "multiplexing: true", "name: " + proto}, c.want...) {
@@ -136,7 +137,7 @@ func TestSplitKind(t *testing.T) {
 	for _, k := range Proxies {
 		host, f := SplitKind(k)
 		if !slices.Contains([]string{Direct, HAProxy, Metaproxy, ABIHost}, host) ||
-			!slices.Contains([]string{"", FeatureMirror, FeatureRingHash, FeatureHealth, FeatureLocalRateLimit}, f) {
+			!slices.Contains([]string{"", FeatureMirror, FeatureRingHash, FeatureHealth, FeatureLocalRateLimit, FeatureRBAC}, f) {
 			t.Errorf("SplitKind(%q) = %q, %q", k, host, f)
 		}
 		if want := f == FeatureMirror || f == FeatureRingHash; want != NeedsSecondServer(k) {

@@ -43,20 +43,25 @@ const (
 	// router: a condition on another method, and a default bucket the
 	// load never empties.
 	FeatureLocalRateLimit = "lrl"
+	// FeatureRBAC runs the RBAC filter before the router: five ALLOW
+	// policies on method, interface and source CIDR, the last of which
+	// lets the benchmark's calls in.
+	FeatureRBAC = "rbac"
 )
 
 // Proxies lists every proxy kind in table order: the baselines, each
 // metaproxy host, and after each host its feature rows.
 var Proxies = []string{Direct, HAProxy,
-	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth, Metaproxy + "+" + FeatureLocalRateLimit,
-	ABIHost, ABIHost + "+" + FeatureMirror, ABIHost + "+" + FeatureRingHash, ABIHost + "+" + FeatureHealth, ABIHost + "+" + FeatureLocalRateLimit}
+	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth, Metaproxy + "+" + FeatureLocalRateLimit, Metaproxy + "+" + FeatureRBAC,
+	ABIHost, ABIHost + "+" + FeatureMirror, ABIHost + "+" + FeatureRingHash, ABIHost + "+" + FeatureHealth, ABIHost + "+" + FeatureLocalRateLimit,
+	ABIHost + "+" + FeatureRBAC}
 
 // DefaultProxies is the default plan's: every kind but the plugin's
 // feature rows, which cost as much run time again and measure the same
 // engine code.
 var DefaultProxies = []string{Direct, HAProxy,
 	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth,
-	Metaproxy + "+" + FeatureLocalRateLimit, ABIHost}
+	Metaproxy + "+" + FeatureLocalRateLimit, Metaproxy + "+" + FeatureRBAC, ABIHost}
 
 // SplitKind splits a proxy kind into its host (Direct, HAProxy, Metaproxy
 // or ABIHost) and its feature ("" for a plain row).
@@ -211,6 +216,7 @@ func StartFront(t testing.TB, kind, protocol string, up Upstreams, o ProxyOption
 //     health_checks every second, none of which trips under the load.
 //   - FeatureLocalRateLimit: the local rate limit filter, whose condition
 //     (another method) is checked and whose default bucket is never empty.
+//   - FeatureRBAC: the RBAC filter with benchRBAC's five policies.
 func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstrap {
 	match := harness.Exact("method", "sayHello")
 	if protocol == "dubbo" {
@@ -251,6 +257,9 @@ func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstr
 			"conditions": []any{map[string]any{"match": map[string]any{"metadata": []any{map[string]any{"name": "method", "exact_match": "other"}}},
 				"token_bucket": map[string]any{"max_tokens": 1, "fill_interval": "1s"}}},
 		}}, {Name: "aeraki.meta_protocol.filters.router"}}
+	case FeatureRBAC:
+		filters = []harness.Filter{{Name: "metaproxy.filters.rbac", Config: benchRBAC(match.Name, match.Exact)},
+			{Name: "aeraki.meta_protocol.filters.router"}}
 	default:
 		panic("unknown feature " + feature)
 	}
@@ -264,6 +273,28 @@ func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstr
 		}}},
 		Clusters: clusters,
 	}
+}
+
+// benchRBAC is an RBAC config of five ALLOW policies; only the last, on
+// metadata key = value from 127.0.0.0/8, matches the benchmark's calls.
+func benchRBAC(key, value string) map[string]any {
+	exact := func(k, v string) map[string]any {
+		return map[string]any{"header": map[string]any{"name": k, "string_match": map[string]any{"exact": v}}}
+	}
+	cidr := func(prefix string, n int) map[string]any {
+		return map[string]any{"direct_remote_ip": map[string]any{"address_prefix": prefix, "prefix_len": n}}
+	}
+	policy := func(perm, principal map[string]any) map[string]any {
+		return map[string]any{"permissions": []any{perm}, "principals": []any{principal}}
+	}
+	return map[string]any{"@type": "type.googleapis.com/metaproxy.filters.rbac.v1.RBAC", "stat_prefix": "bench.",
+		"rules": map[string]any{"action": "ALLOW", "policies": map[string]any{
+			"a-admin":   policy(exact("method", "admin"), cidr("10.0.0.0", 8)),
+			"b-reports": policy(exact("interface", "com.example.Reports"), map[string]any{"any": true}),
+			"c-ops":     policy(map[string]any{"or_rules": map[string]any{"rules": []any{exact("method", "drain"), exact("method", "dump")}}}, cidr("192.168.0.0", 16)),
+			"d-not":     policy(map[string]any{"not_rule": exact(key, value)}, cidr("172.16.0.0", 12)),
+			"e-bench":   policy(exact(key, value), cidr("127.0.0.0", 8)),
+		}}}
 }
 
 // haproxyConfig is HAProxy's configuration for a plain TCP relay: one
