@@ -113,9 +113,9 @@ type Outcome struct {
 	End time.Time
 	// Status classifies the upstream's response; meaningless when Local.
 	Status codec.Status
-	// Local is set when the proxy or a filter answered (LocalReply), or
-	// when no answer was sent (Oneway, ClientGone); ErrorType is then the
-	// local reply's type.
+	// Local is set when the proxy or a filter answered with a local error
+	// (LocalReply, or a timeout while a filter held the request); ErrorType
+	// is then its type. Oneway and ClientGone exchanges sent no answer.
 	Local     bool
 	ErrorType codec.ErrorType
 	// Oneway: the request expected no answer. ClientGone: the client closed
@@ -127,6 +127,9 @@ type Outcome struct {
 	// BytesIn is the request's size, BytesOut the size of the answer sent
 	// to the client.
 	BytesIn, BytesOut int
+	// Flags are response flags filters set while the exchange ran (RL,
+	// FI, DI, UAEX...); ResponseFlags adds those of the local error.
+	Flags Flag
 }
 
 // Resumer is the proxy's side of Resume: it continues a paused exchange.

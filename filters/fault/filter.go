@@ -88,6 +88,7 @@ func (f *Filter) OnRequest(x *filter.Exchange) filter.Status {
 		return f.abort(x)
 	}
 	f.delays.Inc()
+	x.Outcome.Flags |= filter.FlagDelayInjected
 	if s.abort && s.abortNum > 0 {
 		f.clock.AfterFunc(s.delay, func() { f.afterDelay(x) })
 	} else {
@@ -109,6 +110,7 @@ func (f *Filter) afterDelay(x *filter.Exchange) {
 
 func (f *Filter) abort(x *filter.Exchange) filter.Status {
 	f.aborts.Inc()
+	x.Outcome.Flags |= filter.FlagFaultInjected
 	return x.Reply(f.s.abortType, "metaproxy: fault injected: abort (%s)", f.s.abortType)
 }
 

@@ -86,6 +86,7 @@ func (f *Filter) OnRequest(x *filter.Exchange) filter.Status {
 	}
 	if !b.take(f.clock.Now()) {
 		f.limited.Inc()
+		x.Outcome.Flags |= filter.FlagRateLimited
 		return x.Reply(codec.ErrOverloaded, "metaproxy: rate limited by local_ratelimit %q", f.prefix)
 	}
 	f.ok.Inc()

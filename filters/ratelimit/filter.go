@@ -100,12 +100,14 @@ func (f *Filter) check(x *filter.Exchange, req *rlsv3.RateLimitRequest) {
 	case err != nil:
 		f.failed.Inc()
 		if f.cfg.deny {
+			x.Outcome.Flags |= filter.FlagRateLimitServiceError
 			x.Reply(codec.ErrUnavailable, "metaproxy: rate limit service unavailable (failure_mode_deny): %v", err)
 			return
 		}
 		f.allowedOnFailure.Inc()
 	case resp.GetOverallCode() == rlsv3.RateLimitResponse_OVER_LIMIT:
 		f.overLimit.Inc()
+		x.Outcome.Flags |= filter.FlagRateLimited
 		x.Reply(codec.ErrOverloaded, "metaproxy: rate limited by the rate limit service (domain %q)", f.cfg.domain)
 	default:
 		f.ok.Inc()

@@ -134,6 +134,7 @@ func (f *Filter) OnRequest(x *filter.Exchange) filter.Status {
 		f.log.Debug("rbac denied", "policy", policy, "downstream", x.Downstream,
 			"interface", in.md.Value(codec.KeyService), "method", in.md.Value(codec.KeyMethod))
 	}
+	x.Outcome.Flags |= filter.FlagUnauthorized
 	return x.Reply(codec.ErrUnauthorized, DeniedMessage)
 }
 
