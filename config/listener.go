@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/metaproxy/metaproxy/api"
 	"github.com/metaproxy/metaproxy/api/v1alpha"
 	"github.com/metaproxy/metaproxy/cluster"
@@ -64,6 +66,8 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 	if base.Stats == nil {
 		base.Stats = filter.NewStats() // the listener's
 	}
+	reg := prometheus.NewRegistry() // the listener's
+	base.Metrics, cfg.Metrics = reg, reg
 	base = base.WithDefaults()
 	base.StatPrefix = p.GetStatPrefix()
 	base.Cluster = func(name string) (cluster.Config, bool) {

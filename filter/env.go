@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/metaproxy/metaproxy/cluster"
 )
 
@@ -27,6 +29,10 @@ type Env struct {
 	Rand Rand
 	// Stats is where the filter registers its stats.
 	Stats *Stats
+	// Metrics is the listener's Prometheus registry, for filters whose
+	// metrics have labels or histograms (Istio's standard metrics). The
+	// host serves it with every other metric of the listener.
+	Metrics prometheus.Registerer
 	// Cluster returns the configuration of a cluster of the listener by
 	// name (a rate-limit service's), for filters that call services.
 	Cluster func(name string) (cluster.Config, bool)
@@ -46,6 +52,9 @@ func (e Env) WithDefaults() Env {
 	}
 	if e.Stats == nil {
 		e.Stats = NewStats()
+	}
+	if e.Metrics == nil {
+		e.Metrics = prometheus.NewRegistry()
 	}
 	if e.Cluster == nil {
 		e.Cluster = func(string) (cluster.Config, bool) { return cluster.Config{}, false }

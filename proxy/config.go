@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"log/slog"
 	"time"
 
@@ -29,6 +31,10 @@ type Config struct {
 	// FilterStats holds the stats the filters registered; the host shows
 	// them (admin /stats). Nil when there are none.
 	FilterStats *filter.Stats
+	// Metrics is the listener's Prometheus registry: the filters' labelled
+	// metrics and histograms, and the engine's own (see metrics.go). Nil:
+	// the Server makes one.
+	Metrics *prometheus.Registry
 	// Routes is the route table.
 	Routes *router.Table
 	// Clusters are the clusters the routes refer to.
