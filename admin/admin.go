@@ -1,6 +1,7 @@
 // Package admin serves the standalone proxy's admin endpoint: /ready,
-// /stats (Envoy-style "name: value" lines), /metrics (Prometheus text) and
-// Go's profiler under /debug/pprof/. Like Envoy's admin, it is meant for
+// /stats (Envoy-style "name: value" lines), /stats/prometheus and /metrics
+// (Prometheus text, see metrics.go) and Go's profiler under /debug/pprof/.
+// The plugin serves the same Prometheus text on its metrics_address. Like Envoy's admin, it is meant for
 // 127.0.0.1 or a trusted network only.
 package admin
 
@@ -39,7 +40,19 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 		}
 		fmt.Fprintln(w, "LIVE")
 	})
-	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("/stats", StatsHandler(func() []Source { return sources }))
+	// Prometheus text: /stats/prometheus is where Istio scrapes Envoy.
+	metrics := MetricsHandler(func() []Source { return sources })
+	mux.Handle("/metrics", metrics)
+	mux.Handle("/stats/prometheus", metrics)
+	return mux
+}
+
+// StatsHandler serves the stats of the sources that sources returns as
+// Envoy's /stats text: "name: value" lines.
+func StatsHandler(sourcesOf func() []Source) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		sources := sourcesOf()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		for _, st := range serverStats() {
 			fmt.Fprintf(w, "server.%s: %d\n", st.name, st.value)
@@ -57,71 +70,6 @@ func Handler(sources []Source, ready func() bool) http.Handler {
 			c.EachStat(func(k string, v int64, _ bool) { fmt.Fprintf(w, "cluster.%s.%s: %d\n", c.Name(), k, v) })
 		}
 	})
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		type family struct {
-			typ   string
-			lines []string
-		}
-		families := map[string]*family{}
-		for _, st := range serverStats() {
-			families["metaproxy_server_"+st.name] = &family{typ: "gauge", lines: []string{fmt.Sprintf("metaproxy_server_%s %d", st.name, st.value)}}
-		}
-		for _, s := range sources {
-			s.Server.Stats().Each(func(k string, v int64, gauge bool) {
-				name, typ := "metaproxy_"+k+"_total", "counter"
-				if gauge {
-					name, typ = "metaproxy_"+k, "gauge"
-				}
-				f := families[name]
-				if f == nil {
-					f = &family{typ: typ}
-					families[name] = f
-				}
-				f.lines = append(f.lines, fmt.Sprintf("%s{protocol=%q,stat_prefix=%q} %d", name, s.Protocol, s.StatPrefix, v))
-			})
-		}
-		for _, fs := range filterStats(sources) {
-			fs.Each(func(k string, v int64, gauge bool) {
-				name, typ := "metaproxy_"+promName(k)+"_total", "counter"
-				if gauge {
-					name, typ = "metaproxy_"+promName(k), "gauge"
-				}
-				f := families[name]
-				if f == nil {
-					f = &family{typ: typ}
-					families[name] = f
-				}
-				f.lines = append(f.lines, fmt.Sprintf("%s %d", name, v))
-			})
-		}
-		for _, c := range clusters(sources) {
-			c.EachStat(func(k string, v int64, gauge bool) {
-				name, typ := "envoy_cluster_"+promName(k), "counter"
-				if gauge {
-					typ = "gauge"
-				}
-				f := families[name]
-				if f == nil {
-					f = &family{typ: typ}
-					families[name] = f
-				}
-				f.lines = append(f.lines, fmt.Sprintf("%s{envoy_cluster_name=%q} %d", name, c.Name(), v))
-			})
-		}
-		names := make([]string, 0, len(families))
-		for n := range families {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(w, "# TYPE %s %s\n", n, families[n].typ)
-			for _, line := range families[n].lines {
-				fmt.Fprintln(w, line)
-			}
-		}
-	})
-	return mux
 }
 
 // filterStats returns the filter stats of every source that has some,

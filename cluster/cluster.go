@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Host is one resolved endpoint ("ip:port") with its live state.
@@ -116,6 +118,7 @@ type Cluster struct {
 	watchSeq uint64
 
 	stats    Stats
+	rqTime   prometheus.Histogram
 	limits   Limits
 	outliers *detector      // nil without outlier_detection
 	checks   *healthChecker // nil without health_checks
@@ -145,6 +148,7 @@ func New(cfg Config, log *slog.Logger) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: log.With("cluster", cfg.Name)}
 	c.initLimits()
+	c.rqTime = newRqTime(cfg.Name)
 	if cfg.OutlierDetection != nil {
 		c.outliers = newDetector(c, *cfg.OutlierDetection)
 	}

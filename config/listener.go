@@ -8,6 +8,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,10 @@ type Listener struct {
 	// Warnings name configured features that are accepted but not run yet,
 	// one line each.
 	Warnings []string
+	// MetricsAddress is plugin_config's metrics_address (plugin only):
+	// where the plugin serves its Prometheus metrics, since Envoy's admin
+	// cannot show them. Empty: not served.
+	MetricsAddress string
 }
 
 // Build compiles a MetaProtocolProxy and the clusters it may route to.
@@ -146,6 +151,16 @@ func ParsePluginConfig(value []byte, filterEnv filter.Env) (*Listener, error) {
 		}
 		delete(doc, "clusters")
 	}
+	var metricsAddress string
+	if m, ok := doc["metrics_address"]; ok {
+		if err := json.Unmarshal(m, &metricsAddress); err != nil {
+			return nil, fmt.Errorf("plugin_config: metrics_address: not a string: %s", m)
+		}
+		if _, _, err := net.SplitHostPort(metricsAddress); err != nil {
+			return nil, fmt.Errorf("plugin_config: metrics_address: %w", err)
+		}
+		delete(doc, "metrics_address")
+	}
 	rest, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("plugin_config: %w", err)
@@ -162,7 +177,7 @@ func ParsePluginConfig(value []byte, filterEnv filter.Env) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin_config: %w", err)
 	}
-	return &Listener{Name: p.GetStatPrefix(), Proxy: cfg, Warnings: append(warn, w...)}, nil
+	return &Listener{Name: p.GetStatPrefix(), Proxy: cfg, Warnings: append(warn, w...), MetricsAddress: metricsAddress}, nil
 }
 
 func parseClusters(raws []json.RawMessage) ([]cluster.Config, []string, error) {

@@ -93,6 +93,9 @@ func compile(value []byte) *listenerConfig {
 	if err != nil {
 		return &listenerConfig{name: l.Name, err: err}
 	}
+	if l.MetricsAddress != "" {
+		serveMetrics(l.MetricsAddress)
+	}
 	return &listenerConfig{name: l.Name, srv: srv}
 }
 

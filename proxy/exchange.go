@@ -89,6 +89,8 @@ type attempt struct {
 	upID uint64
 	// deadline is unix nanos; 0 means none.
 	deadline int64
+	// sent is when the attempt was queued (unix nanos), for upstream_rq_time.
+	sent int64
 	// budget: this attempt is a retry and holds one of its cluster's
 	// max_retries.
 	budget bool

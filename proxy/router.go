@@ -108,10 +108,12 @@ func (ss *Session) attempt(ex *exchange) {
 // still the caller's.
 func (ss *Session) sendTo(ex *exchange, h *cluster.Host) *codec.Error {
 	s := ss.srv
+	now := s.now()
 	ex.try.host = h
 	ex.try.deadline = ex.deadline
+	ex.try.sent = now.UnixNano()
 	if r := ex.x.Route; r != nil && r.Retry.PerTryTimeout > 0 {
-		if d := s.now().Add(r.Retry.PerTryTimeout).UnixNano(); ex.deadline == 0 || d < ex.deadline {
+		if d := now.Add(r.Retry.PerTryTimeout).UnixNano(); ex.deadline == 0 || d < ex.deadline {
 			ex.try.deadline = d
 		}
 	}

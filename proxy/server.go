@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/filter"
@@ -133,6 +135,10 @@ func (s *Server) swap(chain *filter.Chain, t *router.Table) error {
 
 // Stats returns the listener's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
+
+// Metrics returns the listener's Prometheus registry (its filters'
+// metrics); nil when it has none.
+func (s *Server) Metrics() *prometheus.Registry { return s.cfg.Metrics }
 
 // FilterStats returns the stats of the listener's filters (nil for none).
 func (s *Server) FilterStats() *filter.Stats { return s.cfg.FilterStats }

@@ -567,9 +567,16 @@ func (u *upstream) shut(closeConn bool) ([]*exchange, bool) {
 // nil) or the failure f, then flushes every owner that got something,
 // once. It clears exs and returns owners emptied, for reuse.
 func deliverAll(exs []*exchange, f *failure, owners []owner) []owner {
+	var now int64
 	for _, ex := range exs {
 		ex.try.host.End()
 		ex.cl.cl.Report(ex.try.host, outlierResult(ex, f))
+		if f == nil && ex.try.sent != 0 {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			ex.cl.cl.ObserveRqTime(time.Duration(now - ex.try.sent))
+		}
 		if o := ex.owner; o.result(ex, f) {
 			owners = append(owners, o)
 		}

@@ -3,7 +3,9 @@ package abihost
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -49,6 +51,10 @@ func PluginBootstrap(standalone []byte, libraryPath string) ([]byte, error) {
 	}
 	clusters, _ := sr["clusters"].([]any)
 	listeners, _ := sr["listeners"].([]any)
+	// Envoy's admin cannot show the plugin's stats: its address becomes the
+	// plugin's metrics_address (served once per process).
+	metricsAddress := adminAddress(doc)
+	delete(doc, "admin")
 	for i, l := range listeners {
 		lm, _ := l.(map[string]any)
 		chains, _ := lm["filter_chains"].([]any)
@@ -66,6 +72,9 @@ func PluginBootstrap(standalone []byte, libraryPath string) ([]byte, error) {
 					return nil, fmt.Errorf("bootstrap: listeners[%d].filter_chains[%d].filters[%d]: %w", i, j, k, err)
 				}
 				value["clusters"] = clusters
+				if metricsAddress != "" {
+					value["metrics_address"] = metricsAddress
+				}
 				filters[k] = map[string]any{
 					"name": GolangFilter,
 					"typed_config": map[string]any{
@@ -90,6 +99,19 @@ func PluginBootstrap(standalone []byte, libraryPath string) ([]byte, error) {
 		return nil, err
 	}
 	return yaml.JSONToYAML(out)
+}
+
+// adminAddress returns the bootstrap's admin address as "host:port", or "".
+func adminAddress(doc map[string]any) string {
+	admin, _ := doc["admin"].(map[string]any)
+	addr, _ := admin["address"].(map[string]any)
+	sa, _ := addr["socket_address"].(map[string]any)
+	host, _ := sa["address"].(string)
+	port, ok := sa["port_value"].(float64)
+	if host == "" || !ok {
+		return ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
 }
 
 // proxyFields returns the MetaProtocolProxy fields of a filter's
