@@ -7,8 +7,10 @@ import (
 	_ "github.com/metaproxy/metaproxy/codecs/dubbo"  // aeraki.meta_protocol.codec.dubbo
 	_ "github.com/metaproxy/metaproxy/codecs/thrift" // aeraki.meta_protocol.codec.thrift
 
-	_ "github.com/metaproxy/metaproxy/filters/fault"          // metaproxy.filters.fault
-	_ "github.com/metaproxy/metaproxy/filters/localratelimit" // aeraki.meta_protocol.filters.local_ratelimit
-	_ "github.com/metaproxy/metaproxy/filters/ratelimit"      // aeraki.meta_protocol.filters.ratelimit
-	_ "github.com/metaproxy/metaproxy/filters/rbac"           // metaproxy.filters.rbac
+	_ "github.com/metaproxy/metaproxy/filters/fault"            // metaproxy.filters.fault
+	_ "github.com/metaproxy/metaproxy/filters/istiostats"       // aeraki.meta_protocol.filters.istio_stats
+	_ "github.com/metaproxy/metaproxy/filters/localratelimit"   // aeraki.meta_protocol.filters.local_ratelimit
+	_ "github.com/metaproxy/metaproxy/filters/metadataexchange" // aeraki.meta_protocol.filters.metadata_exchange
+	_ "github.com/metaproxy/metaproxy/filters/ratelimit"        // aeraki.meta_protocol.filters.ratelimit
+	_ "github.com/metaproxy/metaproxy/filters/rbac"             // metaproxy.filters.rbac
 )

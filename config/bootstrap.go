@@ -10,6 +10,7 @@ import (
 
 	"github.com/metaproxy/metaproxy/api"
 	"github.com/metaproxy/metaproxy/filter"
+	"github.com/metaproxy/metaproxy/filters/metadataexchange"
 	"sigs.k8s.io/yaml"
 )
 
@@ -27,7 +28,6 @@ var FilterNames = []string{"aeraki.meta_protocol_proxy", "envoy.filters.network.
 
 // Bootstrap sections metaproxy accepts without running them.
 var ignoredTop = map[string]string{
-	"node":                 "",
 	"layered_runtime":      "layered_runtime is not implemented and is ignored",
 	"stats_config":         "stats_config is not implemented and is ignored",
 	"stats_sinks":          "stats_sinks are not implemented and are ignored",
@@ -54,6 +54,12 @@ func LoadBootstrap(data []byte, filterEnv filter.Env) (*Bootstrap, error) {
 	for _, k := range sortedKeys(top) {
 		switch k {
 		case "static_resources", "admin":
+		case "node": // the node's identity, for metadata_exchange and istio_stats
+			n, err := metadataexchange.ParseNode(top[k])
+			if err != nil {
+				return nil, fmt.Errorf("bootstrap: %w", err)
+			}
+			metadataexchange.SetNode(n)
 		case "dynamic_resources":
 			return nil, fmt.Errorf("bootstrap: dynamic_resources (xDS) is not supported yet: use static_resources")
 		default:

@@ -75,6 +75,7 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 	base.Metrics, cfg.Metrics = reg, reg
 	base = base.WithDefaults()
 	base.StatPrefix = p.GetStatPrefix()
+	base.Protocol = cfg.Protocol
 	base.Cluster = func(name string) (cluster.Config, bool) {
 		for _, c := range clusters {
 			if c.Name == name {

@@ -23,6 +23,9 @@ type Env struct {
 	Logger *slog.Logger
 	// StatPrefix is the listener's stat prefix.
 	StatPrefix string
+	// Protocol is the name of the listener's protocol ("dubbo", "thrift"),
+	// as metrics and traces name it.
+	Protocol string
 	// Clock tells the time and runs timers.
 	Clock Clock
 	// Rand is the filter's random source.
