@@ -18,6 +18,7 @@ import (
 	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/filter"
+	"github.com/metaproxy/metaproxy/filters/accesslog"
 	"github.com/metaproxy/metaproxy/proxy"
 	"github.com/metaproxy/metaproxy/router"
 )
@@ -131,7 +132,14 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: tracing is not implemented yet and is ignored", p.GetStatPrefix()))
 	}
 	if len(p.GetAccessLog()) > 0 {
-		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: access_log is not implemented yet and is ignored", p.GetStatPrefix()))
+		env := base
+		env.Logger = env.Logger.With("filter", accesslog.Name)
+		al, err := accesslog.New(p.GetAccessLog(), cfg.Protocol, env)
+		if err != nil {
+			filter.NewChain(cfg.Filters, nil).Close() // let go of what the filters hold
+			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: %w", p.GetStatPrefix(), err)
+		}
+		cfg.Filters = append(cfg.Filters, filter.Named{Name: accesslog.Name, Filter: al}) // closed with the chain
 	}
 	return cfg, warn, nil
 }
