@@ -32,6 +32,7 @@ var aliases = map[protoreflect.FullName]protoreflect.MessageType{
 	"envoy.extensions.access_loggers.file.v3.FileAccessLog":                          (&envoy.FileAccessLog{}).ProtoReflect().Type(),
 	"envoy.extensions.access_loggers.stream.v3.StdoutAccessLog":                      (&envoy.StdoutAccessLog{}).ProtoReflect().Type(),
 	"envoy.extensions.access_loggers.stream.v3.StderrAccessLog":                      (&envoy.StderrAccessLog{}).ProtoReflect().Type(),
+	"envoy.config.trace.v3.OpenTelemetryConfig":                                      (&envoy.OpenTelemetryConfig{}).ProtoReflect().Type(),
 	"envoy.extensions.filters.network.meta_protocol_proxy.v1alpha.MetaProtocolProxy": (&v1alpha.MetaProtocolProxy{}).ProtoReflect().Type(),
 }
 

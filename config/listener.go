@@ -19,6 +19,7 @@ import (
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/filter"
 	"github.com/metaproxy/metaproxy/filters/accesslog"
+	"github.com/metaproxy/metaproxy/filters/tracing"
 	"github.com/metaproxy/metaproxy/proxy"
 	"github.com/metaproxy/metaproxy/router"
 )
@@ -128,8 +129,20 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 		cfg.IdleTimeout = d.AsDuration()
 	}
 	applyOverloadBounds(&cfg, p)
-	if p.GetTracing() != nil {
-		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: tracing is not implemented yet and is ignored", p.GetStatPrefix()))
+	if t := p.GetTracing(); t != nil { // the tracer goes first: it sees every request
+		env := base
+		env.Logger = env.Logger.With("filter", tracing.Name)
+		tf, w, err := tracing.New(t, cfg.Protocol, env)
+		if err != nil {
+			filter.NewChain(cfg.Filters, nil).Close() // let go of what the filters hold
+			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: tracing.%w", p.GetStatPrefix(), err)
+		}
+		if w != "" {
+			warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: %s", p.GetStatPrefix(), w))
+		}
+		if tf != nil {
+			cfg.Filters = append([]filter.Named{{Name: tracing.Name, Filter: tf}}, cfg.Filters...)
+		}
 	}
 	if len(p.GetAccessLog()) > 0 {
 		env := base
