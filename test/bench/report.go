@@ -138,7 +138,8 @@ const featureNote = "Feature rows: **+mirror** copies every call (`request_mirro
 	"`hash_policy: [method]` (one method: every call hashes to the same server); **+health** adds circuit breakers, " +
 	"outlier detection and a health check every second (the Dubbo heartbeat probe, TCP for Thrift); **+lrl** runs the local " +
 	"rate limit filter (a condition checked, a token taken per call); **+rbac** runs the RBAC filter (five ALLOW policies, the " +
-	"last one matching). **÷ plain** is the ratio to the " +
+	"last one matching); **+observe** turns on istio_stats, an access log file (Istio's format) and tracing of every call " +
+	"to an OTLP receiver. **÷ plain** is the ratio to the " +
 	"same host without the feature (metaproxy or metaproxy.so) in the same run. The mirror server's CPU counts " +
 	"as the server's, and it competes with the others for the same CPUs, so +mirror's calls/s falls by more than " +
 	"its proxy CPU alone explains.\n"

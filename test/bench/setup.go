@@ -47,21 +47,25 @@ const (
 	// policies on method, interface and source CIDR, the last of which
 	// lets the benchmark's calls in.
 	FeatureRBAC = "rbac"
+	// FeatureObserve turns observability on: istio_stats (Istio's standard
+	// metrics), an access log file in Istio's default format, and tracing
+	// of every call (100 % sampling) to an OTLP receiver.
+	FeatureObserve = "observe"
 )
 
 // Proxies lists every proxy kind in table order: the baselines, each
 // metaproxy host, and after each host its feature rows.
 var Proxies = []string{Direct, HAProxy,
-	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth, Metaproxy + "+" + FeatureLocalRateLimit, Metaproxy + "+" + FeatureRBAC,
+	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth, Metaproxy + "+" + FeatureLocalRateLimit, Metaproxy + "+" + FeatureRBAC, Metaproxy + "+" + FeatureObserve,
 	ABIHost, ABIHost + "+" + FeatureMirror, ABIHost + "+" + FeatureRingHash, ABIHost + "+" + FeatureHealth, ABIHost + "+" + FeatureLocalRateLimit,
-	ABIHost + "+" + FeatureRBAC}
+	ABIHost + "+" + FeatureRBAC, ABIHost + "+" + FeatureObserve}
 
 // DefaultProxies is the default plan's: every kind but the plugin's
 // feature rows, which cost as much run time again and measure the same
 // engine code.
 var DefaultProxies = []string{Direct, HAProxy,
 	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth,
-	Metaproxy + "+" + FeatureLocalRateLimit, Metaproxy + "+" + FeatureRBAC, ABIHost}
+	Metaproxy + "+" + FeatureLocalRateLimit, Metaproxy + "+" + FeatureRBAC, Metaproxy + "+" + FeatureObserve, ABIHost}
 
 // SplitKind splits a proxy kind into its host (Direct, HAProxy, Metaproxy
 // or ABIHost) and its feature ("" for a plain row).
@@ -108,8 +112,11 @@ func (s Server) Alive() bool {
 // Upstreams are the servers of a protocol: Main serves every case;
 // Second, started only for plans with feature rows, is the mirror cluster
 // of the mirror rows and the second endpoint of the ring-hash rows.
+// Collector, for the observe rows, is an OTLP receiver's address, and
+// AccessLog the file their access log goes to.
 type Upstreams struct {
-	Main, Second Server
+	Main, Second         Server
+	Collector, AccessLog string
 }
 
 // PIDs returns the pids of the servers that run; their CPU is the
@@ -217,6 +224,8 @@ func StartFront(t testing.TB, kind, protocol string, up Upstreams, o ProxyOption
 //   - FeatureLocalRateLimit: the local rate limit filter, whose condition
 //     (another method) is checked and whose default bucket is never empty.
 //   - FeatureRBAC: the RBAC filter with benchRBAC's five policies.
+//   - FeatureObserve: istio_stats, an access log to up.AccessLog in Istio's
+//     default format, and tracing at 100 % to the OTLP receiver up.Collector.
 func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstrap {
 	match := harness.Exact("method", "sayHello")
 	if protocol == "dubbo" {
@@ -225,6 +234,7 @@ func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstr
 	route := harness.Route{Name: "bench", Match: []harness.Match{match}, Cluster: "upstream"}
 	clusters := []harness.Cluster{{Name: "upstream", Endpoints: []string{up.Main.Addr}}}
 	var filters []harness.Filter
+	var extra map[string]any
 	switch feature {
 	case "":
 	case FeatureMirror:
@@ -257,6 +267,19 @@ func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstr
 			"conditions": []any{map[string]any{"match": map[string]any{"metadata": []any{map[string]any{"name": "method", "exact_match": "other"}}},
 				"token_bucket": map[string]any{"max_tokens": 1, "fill_interval": "1s"}}},
 		}}, {Name: "aeraki.meta_protocol.filters.router"}}
+	case FeatureObserve:
+		filters = []harness.Filter{{Name: "aeraki.meta_protocol.filters.istio_stats", Config: map[string]any{
+			"@type": "type.googleapis.com/aeraki.meta_protocol_proxy.filters.istio_stats.v1alpha.IstioStats", "destination_service": "bench.default.svc.cluster.local"}},
+			{Name: "aeraki.meta_protocol.filters.router"}}
+		extra = map[string]any{
+			"access_log": []any{map[string]any{"name": "envoy.access_loggers.file", "typed_config": map[string]any{
+				"@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", "path": up.AccessLog}}},
+			"tracing": map[string]any{"random_sampling": map[string]any{"value": 100}, "provider": map[string]any{
+				"name": "envoy.tracers.opentelemetry", "typed_config": map[string]any{
+					"@type":        "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+					"grpc_service": map[string]any{"envoy_grpc": map[string]any{"cluster_name": "otel"}}, "service_name": "bench"}}},
+		}
+		clusters = append(clusters, harness.Cluster{Name: "otel", Endpoints: []string{up.Collector}})
 	case FeatureRBAC:
 		filters = []harness.Filter{{Name: "metaproxy.filters.rbac", Config: benchRBAC(match.Name, match.Exact)},
 			{Name: "aeraki.meta_protocol.filters.router"}}
@@ -270,6 +293,7 @@ func bootstrap(protocol, feature string, up Upstreams, port int) harness.Bootstr
 			Multiplexing: true,
 			Routes:       []harness.Route{route},
 			Filters:      filters,
+			Extra:        extra,
 		}}},
 		Clusters: clusters,
 	}

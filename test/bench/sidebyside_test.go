@@ -149,6 +149,10 @@ func run(t *testing.T, plan Plan, profile bool) *Report {
 			if slices.ContainsFunc(plan.Proxies, NeedsSecondServer) {
 				up.Second = StartServer(t, proto, "bench-2")
 			}
+			if slices.ContainsFunc(plan.Proxies, func(k string) bool { _, f := SplitKind(k); return f == FeatureObserve }) {
+				up.Collector = harness.StartOTLPReceiver(t).Addr
+				up.AccessLog = filepath.Join(t.TempDir(), "access.log")
+			}
 			for _, w := range plan.Workers {
 				for round := 1; round <= plan.Rounds; round++ {
 					for _, k := range plan.Proxies {
