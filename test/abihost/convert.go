@@ -55,6 +55,8 @@ func PluginBootstrap(standalone []byte, libraryPath string) ([]byte, error) {
 	// plugin's metrics_address (served once per process).
 	metricsAddress := adminAddress(doc)
 	delete(doc, "admin")
+	// The bootstrap's node identity is the plugin's plugin_config node.
+	node := doc["node"]
 	for i, l := range listeners {
 		lm, _ := l.(map[string]any)
 		chains, _ := lm["filter_chains"].([]any)
@@ -74,6 +76,9 @@ func PluginBootstrap(standalone []byte, libraryPath string) ([]byte, error) {
 				value["clusters"] = clusters
 				if metricsAddress != "" {
 					value["metrics_address"] = metricsAddress
+				}
+				if node != nil {
+					value["node"] = node
 				}
 				filters[k] = map[string]any{
 					"name": GolangFilter,

@@ -136,8 +136,21 @@ func waitMetrics(t *testing.T, name, admin string, want map[string]float64) map[
 	}
 }
 
+// TestIstioStatsDubboSidecars runs the outbound sidecar through every host
+// (in the plugin, its node comes from plugin_config and its metrics from
+// metrics_address: the ABI host's conversion puts the bootstrap's node and
+// admin address there); the inbound one is a standalone proxy.
 func TestIstioStatsDubboSidecars(t *testing.T) {
 	t.Parallel()
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			t.Parallel()
+			testIstioSidecars(t, px)
+		})
+	}
+}
+
+func testIstioSidecars(t *testing.T, px harness.Proxy) {
 	p := harness.StartDubboProvider(t, "istio")
 
 	// The inbound sidecar, in front of the provider: sayHello and fail only.
@@ -163,7 +176,7 @@ func TestIstioStatsDubboSidecars(t *testing.T) {
 	}}}, Clusters: []harness.Cluster{{Name: outCluster, Endpoints: []string{inAddr}}}}
 	clientNode := istioNode("sidecar~10.0.0.1~demo-consumer-pod.frontend~frontend.svc.cluster.local",
 		"demo-consumer", "frontend", "demo-consumer", "v1", "cluster-a")
-	outAddr := harness.Standalone{}.Start(t, withNode(t, out, clientNode))
+	outAddr := px.Start(t, withNode(t, out, clientNode))
 
 	c := dialRaw(t, outAddr)
 	seen := map[string]float64{} // what the client saw, as response codes
