@@ -1,19 +1,13 @@
 package ratelimit
 
 import (
-	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"sync"
 
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/internal/grpcdial"
 )
 
 // One gRPC connection per rate-limit service, shared by every filter (and
@@ -34,34 +28,20 @@ var services struct {
 
 // acquire returns the shared client of cluster c's endpoints.
 func acquire(c cluster.Config) (*service, string, error) {
-	var addrs []string
-	for _, ep := range c.Endpoints {
-		addrs = append(addrs, net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port)))
+	addrs, key, err := grpcdial.Addrs(c)
+	if err != nil {
+		return nil, "", err
 	}
-	if len(addrs) == 0 {
-		return nil, "", fmt.Errorf("cluster %q has no endpoints", c.Name)
-	}
-	key := strings.Join(addrs, ",")
 	services.mu.Lock()
 	defer services.mu.Unlock()
 	if s := services.m[key]; s != nil {
 		s.refs++
 		return s, key, nil
 	}
-	r := manual.NewBuilderWithScheme("metaproxy-rls")
-	state := resolver.State{}
-	for _, a := range addrs {
-		state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
-	}
-	r.InitialState(state)
-	cc, err := grpc.NewClient(r.Scheme()+":///"+c.Name,
-		grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	cc, err := grpcdial.Dial(c.Name, addrs)
 	if err != nil {
-		return nil, "", fmt.Errorf("cluster %q: %w", c.Name, err)
+		return nil, "", err
 	}
-	cc.Connect()
 	s := &service{cc: cc, client: rlsv3.NewRateLimitServiceClient(cc), refs: 1}
 	if services.m == nil {
 		services.m = map[string]*service{}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,12 +12,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/metaproxy/metaproxy/cluster"
 	"github.com/metaproxy/metaproxy/filter"
+	"github.com/metaproxy/metaproxy/internal/grpcdial"
 )
 
 // One TracerProvider, OTLP exporter and gRPC connection per collector
@@ -68,14 +63,11 @@ var collectors struct {
 // acquire returns the shared collector of cluster c's endpoints and
 // service name, and registers dropped as the drop counter of listener.
 func acquire(c cluster.Config, service, listener string, dropped *filter.Stat, log *slog.Logger) (*collector, error) {
-	var addrs []string
-	for _, ep := range c.Endpoints {
-		addrs = append(addrs, net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port)))
+	addrs, key, err := grpcdial.Addrs(c)
+	if err != nil {
+		return nil, err
 	}
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("cluster %q has no endpoints", c.Name)
-	}
-	key := strings.Join(addrs, ",") + "|" + service
+	key += "|" + service
 	collectors.mu.Lock()
 	defer collectors.mu.Unlock()
 	if col := collectors.m[key]; col != nil {
@@ -83,18 +75,9 @@ func acquire(c cluster.Config, service, listener string, dropped *filter.Stat, l
 		col.register(listener, dropped)
 		return col, nil
 	}
-	r := manual.NewBuilderWithScheme("metaproxy-otlp")
-	state := resolver.State{}
-	for _, a := range addrs {
-		state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
-	}
-	r.InitialState(state)
-	cc, err := grpc.NewClient(r.Scheme()+":///"+c.Name,
-		grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	cc, err := grpcdial.Dial(c.Name, addrs)
 	if err != nil {
-		return nil, fmt.Errorf("cluster %q: %w", c.Name, err)
+		return nil, err
 	}
 	set := settings{queue: queueSize, batch: batchSize, interval: flushInterval, timeout: exportTimeout}
 	exp, err := otlptracegrpc.New(context.Background(), otlptracegrpc.WithGRPCConn(cc),
@@ -103,7 +86,6 @@ func acquire(c cluster.Config, service, listener string, dropped *filter.Stat, l
 		cc.Close()
 		return nil, fmt.Errorf("cluster %q: %w", c.Name, err)
 	}
-	cc.Connect()
 	col := &collector{key: key, cc: cc, refs: 1, drops: map[string]*sink{}}
 	col.b = newBatcher(exp, set, col.dropped, log.With("collector", c.Name))
 	if service == "" {
