@@ -65,7 +65,9 @@ func newRqTime(name string) prometheus.Histogram {
 
 // ObserveRqTime records the time an upstream took to answer (Envoy's
 // upstream_rq_time histogram): a lock-free, allocation-free observation.
-func (c *Cluster) ObserveRqTime(d time.Duration) { c.rqTime.Observe(float64(d) / float64(time.Millisecond)) }
+func (c *Cluster) ObserveRqTime(d time.Duration) {
+	c.rqTime.Observe(float64(d) / float64(time.Millisecond))
+}
 
 // RqTime returns the upstream_rq_time histogram, to be collected.
 func (c *Cluster) RqTime() prometheus.Collector { return c.rqTime }

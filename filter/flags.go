@@ -14,21 +14,21 @@ type Flag uint32
 
 // Response flags, in Envoy's order of rendering.
 const (
-	FlagNoHealthyUpstream        Flag = 1 << iota // UH
-	FlagUpstreamConnectFailure                    // UF
-	FlagUpstreamOverflow                          // UO: a circuit breaker
-	FlagNoRoute                                   // NR
-	FlagUpstreamRequestTimeout                    // UT
-	FlagDownstreamTermination                     // DC: the client went away
-	FlagFaultInjected                             // FI
-	FlagDelayInjected                             // DI
-	FlagRateLimited                               // RL
-	FlagUnauthorized                              // UAEX: denied by policy
-	FlagRateLimitServiceError                     // RLSE
-	FlagUpstreamProtocolError                     // UPE: a response that could not be decoded
-	FlagNoClusterFound                            // NC
-	FlagLocalReset                                // LR: the proxy failed the request (internal error, overload)
-	numFlags                                 = iota
+	FlagNoHealthyUpstream      Flag = 1 << iota // UH
+	FlagUpstreamConnectFailure                  // UF
+	FlagUpstreamOverflow                        // UO: a circuit breaker
+	FlagNoRoute                                 // NR
+	FlagUpstreamRequestTimeout                  // UT
+	FlagDownstreamTermination                   // DC: the client went away
+	FlagFaultInjected                           // FI
+	FlagDelayInjected                           // DI
+	FlagRateLimited                             // RL
+	FlagUnauthorized                            // UAEX: denied by policy
+	FlagRateLimitServiceError                   // RLSE
+	FlagUpstreamProtocolError                   // UPE: a response that could not be decoded
+	FlagNoClusterFound                          // NC
+	FlagLocalReset                              // LR: the proxy failed the request (internal error, overload)
+	numFlags                   = iota
 )
 
 var flagLetters = [numFlags]string{"UH", "UF", "UO", "NR", "UT", "DC", "FI", "DI", "RL", "UAEX", "RLSE", "UPE", "NC", "LR"}
