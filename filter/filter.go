@@ -127,6 +127,9 @@ type Outcome struct {
 	// BytesIn is the request's size, BytesOut the size of the answer sent
 	// to the client.
 	BytesIn, BytesOut int
+	// Mirrored is the number of copies of the request sent to mirror
+	// clusters.
+	Mirrored int
 	// Flags are response flags filters set while the exchange ran (RL,
 	// FI, DI, UAEX...); ResponseFlags adds those of the local error.
 	Flags Flag

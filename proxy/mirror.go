@@ -36,6 +36,7 @@ func (ss *Session) mirror(ex *exchange, r *router.Route) {
 			continue
 		}
 		s.stats.RequestMirror.Add(1)
+		ex.x.Outcome.Mirrored++
 		ss.sendCopy(ex, ref)
 	}
 }

@@ -42,6 +42,7 @@ const (
 	attrFlags         = attribute.Key("metaproxy.response_flags")
 	attrCluster       = attribute.Key("metaproxy.upstream_cluster")
 	attrTries         = attribute.Key("metaproxy.upstream_tries")
+	attrMirrored      = attribute.Key("metaproxy.mirrored")
 	attrErrorType     = attribute.Key("error.type")
 )
 
@@ -179,6 +180,9 @@ func (f *Filter) OnComplete(x *filter.Exchange) {
 	}
 	if x.Cluster != "" {
 		attrs = append(attrs, attrCluster.String(x.Cluster))
+	}
+	if o.Mirrored > 0 {
+		attrs = append(attrs, attrMirrored.Int(o.Mirrored))
 	}
 	if o.Tries > 1 {
 		attrs = append(attrs, attrTries.Int(o.Tries))

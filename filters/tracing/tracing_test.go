@@ -156,7 +156,7 @@ func TestContinuesTraceparent(t *testing.T) {
 	if ts := header(c, KeyTracestate); ts != "vendor=x,other=y" {
 		t.Errorf("tracestate upstream = %q, want the caller's", ts)
 	}
-	complete(h, c, time.Millisecond, filter.Outcome{Status: codec.StatusOK, Tries: 3})
+	complete(h, c, time.Millisecond, filter.Outcome{Status: codec.StatusOK, Tries: 3, Mirrored: 1})
 	sp := r.wait(t, 1)[0]
 	if hex.EncodeToString(sp.GetTraceId()) != callerTrace || hex.EncodeToString(sp.GetParentSpanId()) != callerSpan ||
 		hex.EncodeToString(sp.GetSpanId()) != sid.String() {
@@ -165,7 +165,7 @@ func TestContinuesTraceparent(t *testing.T) {
 	if sp.GetTraceState() != "vendor=x,other=y" {
 		t.Errorf("span tracestate %q", sp.GetTraceState())
 	}
-	if a := attrs(sp); a["metaproxy.upstream_tries"] != "3" || a["rpc.service"] != "" {
+	if a := attrs(sp); a["metaproxy.upstream_tries"] != "3" || a["metaproxy.mirrored"] != "1" || a["rpc.service"] != "" {
 		t.Errorf("attributes %v: want 3 tries and no rpc.service", a)
 	}
 }
