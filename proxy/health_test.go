@@ -219,19 +219,3 @@ func TestCodecProbeNeedsAProber(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal naming the missing probe and the TCP check", err)
 	}
 }
-
-// A header edit the request's transport cannot carry is dropped, and the
-// request goes on without it, as responses do.
-func TestUnsupportedRequestHeadersAreDropped(t *testing.T) {
-	e := trafficEnv(t, func(r *router.Route, _ *Config) {
-		r.RequestMutation = []codec.KV{{Key: "x-no-headers-here", Value: "1"}}
-	})
-	down := newMemConn()
-	e.srv.NewSession(down, "c").OnData(req(1, "m"))
-	if m := down.waitFrames(t, 1)[0]; m.Status != codec.StatusOK || errorOf(m) != "" {
-		t.Fatalf("answer: status %v error %q", m.Status, errorOf(m))
-	}
-	if n := e.srv.Stats().HeadersDropped.Load(); n != 1 {
-		t.Fatalf("request_headers_dropped = %d, want 1", n)
-	}
-}

@@ -79,9 +79,6 @@ func (kvCodec) Encode(dst []byte, m *codec.Message, e *codec.Edit) ([]byte, erro
 		binary.BigEndian.PutUint64(dst[start+5:], e.ID)
 	}
 	for _, h := range e.Headers {
-		if h.Key == "x-no-headers-here" { // a transport without headers
-			return dst, fmt.Errorf("kv: header %q: %w", h.Key, codec.ErrUnsupported)
-		}
 		dst = append(dst, ";"+h.Key+"="+h.Value...)
 	}
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))

@@ -53,8 +53,7 @@ type Stats struct {
 	CxSlowReader                   atomic.Uint64 `stat:"cx_slow_reader"`          // clients cut off at the write buffer bound
 	UpstreamCxSlowReader           atomic.Uint64 `stat:"upstream_cx_slow_reader"` // upstreams cut off at it
 	PanicsContained                atomic.Uint64 `stat:"panics_contained"`
-	FilterResumeStray              atomic.Uint64 `stat:"filter_resume_stray"`     // Resumes of exchanges not paused: a filter's bug, ignored
-	HeadersDropped                 atomic.Uint64 `stat:"request_headers_dropped"` // header edits a request's transport cannot carry: sent without them
+	FilterResumeStray              atomic.Uint64 `stat:"filter_resume_stray"` // Resumes of exchanges not paused: a filter's bug, ignored
 }
 
 // Each calls f with every stat: its name, value, and whether it is a gauge

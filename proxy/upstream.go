@@ -274,14 +274,6 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 		edit.SetID, edit.ID = true, u.nextID
 	}
 	out, err := s.encode(u.codec, u.wbuf, &ex.req, edit)
-	if err != nil && len(edit.Headers) > 0 && errors.Is(err, codec.ErrUnsupported) {
-		// The request's transport carries no headers (framed Thrift, a
-		// Dubbo body that is not Hessian 2): it goes without them, as
-		// responses do, rather than failing.
-		s.stats.HeadersDropped.Add(1)
-		edit.Headers = nil
-		out, err = s.encode(u.codec, u.wbuf, &ex.req, edit)
-	}
 	if err != nil {
 		return false, codec.Errorf(codec.ErrInternal, "metaproxy: cannot encode request: %v", err)
 	}
