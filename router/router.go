@@ -25,6 +25,7 @@ import (
 type Table struct {
 	Name   string
 	Routes []*Route
+	index  *index // built by NewTable for large tables (index.go)
 }
 
 // NewTable prepares routes for serving and validates them (see
@@ -46,6 +47,7 @@ func NewTable(name string, routes []*Route) (*Table, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
+	t.index = buildIndex(routes)
 	return t, nil
 }
 
@@ -163,10 +165,15 @@ type Mirror struct {
 	Millionths uint32
 }
 
-// Match returns the first route matching md, or nil.
+// Match returns the first route matching md, or nil. A table made by
+// NewTable finds it through an index of its exact matches, with the same
+// result as a scan in order.
 func (t *Table) Match(md *codec.Metadata) *Route {
 	if t == nil {
 		return nil
+	}
+	if t.index != nil {
+		return t.index.match(t.Routes, md)
 	}
 	for _, r := range t.Routes {
 		if r.matches(md) {
