@@ -79,7 +79,7 @@ func TestWeightedRoundRobinSkipsUnhealthy(t *testing.T) {
 
 func TestLeastRequestWeighted(t *testing.T) {
 	c := newPolicy(t, Config{LBPolicy: "LEAST_REQUEST"}, tenHosts(1, 3)[:2])
-	if _, ok := c.set.Load().lb.(*weightedLeastRequest); !ok {
+	if b, ok := c.set.Load().lb.(*edf); !ok || !b.byActive {
 		t.Fatal("differing weights did not make Envoy's weighted least request")
 	}
 	now := time.Now()

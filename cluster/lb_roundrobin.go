@@ -7,9 +7,15 @@ import (
 	"time"
 )
 
+// maxSmoothHosts is the most hosts smooth weighted round robin serves: its
+// pick walks every host, so larger sets use Envoy's EDF scheduler (edf.go),
+// O(log n) a pick, with the same proportions.
+const maxSmoothHosts = 64
+
 // newRoundRobin is ROUND_ROBIN: a lock-free counter when every host has the
 // same weight (as Envoy, which skips its EDF scheduler then), smooth
-// weighted round robin otherwise. Both start at a random point, as Envoy
+// weighted round robin otherwise (Envoy's EDF scheduler beyond
+// maxSmoothHosts hosts). Both start at a random point, as Envoy
 // does, so that proxies started together do not all send their first
 // requests to the same host.
 func newRoundRobin(hosts []*Host, weights []uint32) Balancer {
@@ -17,6 +23,9 @@ func newRoundRobin(hosts []*Host, weights []uint32) Balancer {
 		b := &roundRobin{hosts: hosts}
 		b.next.Store(rand.Uint64())
 		return b
+	}
+	if len(hosts) > maxSmoothHosts {
+		return newEDF(hosts, weights, false)
 	}
 	b := &weightedRoundRobin{hosts: hosts, weight: make([]int64, len(hosts)), current: make([]int64, len(hosts))}
 	for i, w := range weights {
