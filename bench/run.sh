@@ -2,7 +2,8 @@
 # make bench: the core-path micro-benchmarks, then the side-by-side load
 # benchmark (test/bench): dubbo-go and Apache Thrift peers direct, through
 # HAProxy (TCP mode), through metaproxy (plain, +mirror, +ringhash) and
-# through metaprotocol.so in the ABI host. Writes
+# through metaprotocol.so in the ABI host; the scale benchmarks (routes,
+# endpoints, idle connections). Writes
 # bench/results/latest.{md,png,json}; see bench/README.md.
 #
 # Knobs (environment):
@@ -34,6 +35,11 @@ echo "==> core path micro-benchmarks (go test -bench CorePath -benchmem ./proxy)
 micro=$(mktemp)
 trap 'rm -f "$micro"' EXIT
 go test -run '^$' -bench CorePath -benchmem -count 1 ./proxy | tee "$micro"
+
+echo "==> scale: route matching (10 / 1,000 / 10,000 routes), endpoints (pick, update, memory), idle connections"
+go test -run '^$' -bench 'MatchScale' -benchmem -count 1 ./router
+go test -run '^$' -bench 'ScalePick|ScaleUpdate' -benchtime 200x -benchmem -count 1 ./cluster
+(cd test && go test -run '^$' -bench IdleConnections -benchtime 1x -count 1 ./bench)
 
 echo "==> side-by-side load benchmark (builds the peers, metaproxy, the ABI host and metaprotocol.so first)"
 args=(-sidebyside -out "$out" -micro "$micro")
