@@ -10,7 +10,6 @@ import (
 
 	"github.com/metaproxy/metaproxy/api"
 	"github.com/metaproxy/metaproxy/filter"
-	"github.com/metaproxy/metaproxy/filters/metadataexchange"
 	"sigs.k8s.io/yaml"
 )
 
@@ -55,11 +54,7 @@ func LoadBootstrap(data []byte, filterEnv filter.Env) (*Bootstrap, error) {
 		switch k {
 		case "static_resources", "admin":
 		case "node": // the node's identity, for metadata_exchange and istio_stats
-			n, err := metadataexchange.ParseNode(top[k])
-			if err != nil {
-				return nil, fmt.Errorf("bootstrap: %w", err)
-			}
-			metadataexchange.SetNode(n)
+			filterEnv.Node = top[k]
 		case "dynamic_resources":
 			return nil, fmt.Errorf("bootstrap: dynamic_resources (xDS) is not supported yet: use static_resources")
 		default:

@@ -173,6 +173,13 @@ func ParsePluginConfig(value []byte, filterEnv filter.Env) (*Listener, error) {
 		}
 		delete(doc, "clusters")
 	}
+	// node: the node's identity in Envoy's bootstrap node schema, for
+	// metadata_exchange and istio_stats (Envoy keeps its own node from the
+	// plugin).
+	if n, ok := doc["node"]; ok {
+		filterEnv.Node = n
+		delete(doc, "node")
+	}
 	var metricsAddress string
 	if m, ok := doc["metrics_address"]; ok {
 		if err := json.Unmarshal(m, &metricsAddress); err != nil {

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
@@ -32,6 +33,11 @@ type Env struct {
 	Rand Rand
 	// Stats is where the filter registers its stats.
 	Stats *Stats
+	// Node is the proxy's node identity as Envoy's bootstrap node (JSON:
+	// id, cluster, metadata), from the standalone bootstrap's node or the
+	// plugin_config's; nil when none was configured. Filters that report
+	// the node (metadata_exchange, istio_stats) parse it.
+	Node json.RawMessage
 	// Metrics is the listener's Prometheus registry, for filters whose
 	// metrics have labels or histograms (Istio's standard metrics). The
 	// host serves it with every other metric of the listener.

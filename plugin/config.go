@@ -16,7 +16,6 @@ import (
 	"github.com/metaproxy/metaproxy/api/v1alpha"
 	"github.com/metaproxy/metaproxy/config"
 	"github.com/metaproxy/metaproxy/filter"
-	"github.com/metaproxy/metaproxy/filters/metadataexchange"
 	"github.com/metaproxy/metaproxy/proxy"
 )
 
@@ -83,16 +82,6 @@ func parse(a *anypb.Any) *listenerConfig {
 
 func compile(value []byte) *listenerConfig {
 	env := filter.Env{Logger: logger}
-	// plugin_config.node: the node's identity in Envoy's bootstrap node
-	// schema, for metadata_exchange and istio_stats (Envoy keeps its own
-	// node from the plugin).
-	value, node, err := metadataexchange.ExtractNode(value)
-	if err != nil {
-		return &listenerConfig{err: fmt.Errorf("plugin_config: %w", err)}
-	}
-	if node != nil {
-		metadataexchange.SetNode(*node)
-	}
 	l, err := config.ParsePluginConfig(value, env)
 	if err != nil {
 		return &listenerConfig{err: err}

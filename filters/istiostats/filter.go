@@ -5,7 +5,7 @@
 // istio_response_bytes, with Istio's standard labels, in the listener's
 // Prometheus registry (filter.Env.Metrics). The peer comes from
 // metadata_exchange (listed before it), the local identity from the node
-// (metadataexchange.LocalNode). Every exchange is recorded once, when it
+// (metadataexchange.LocalNode of its filter.Env). Every exchange is recorded once, when it
 // ends. See README.md.
 package istiostats
 
@@ -93,7 +93,11 @@ func New(config json.RawMessage, env filter.Env) (filter.Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Filter{dir: metadataexchange.DirectionOf(env.StatPrefix), local: *metadataexchange.LocalPeer(),
+	local, err := metadataexchange.LocalPeer(env)
+	if err != nil {
+		return nil, err
+	}
+	f := &Filter{dir: metadataexchange.DirectionOf(env.StatPrefix), local: *local,
 		destService: c.GetDestinationService(), protocol: env.Protocol, clock: env.Clock}
 	if f.requests, err = register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "istio_requests_total", Help: "Requests handled by the proxy, by Istio's standard labels.",

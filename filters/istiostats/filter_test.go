@@ -2,6 +2,7 @@ package istiostats_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"maps"
 	"sort"
 	"strings"
@@ -46,12 +47,16 @@ var (
 			"service.istio.io/canonical-name": "reviews-canon", "service.istio.io/canonical-revision": "rev2"}}
 )
 
+// testNode is the node the next filters of a test are built with
+// (filter.Env.Node), set by setNode.
+var testNode json.RawMessage
+
 func setNode(t testing.TB, id string, md map[string]any) {
-	s, err := structpb.NewStruct(md)
+	js, err := json.Marshal(map[string]any{"id": id, "metadata": md})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mx.SetNode(mx.Node{ID: id, Metadata: s})
+	testNode = js
 }
 
 // sidecar is metadata_exchange and istio_stats on one listener.
@@ -66,6 +71,7 @@ func newSidecar(t *testing.T, prefix, config string) *sidecar {
 	h := filtertest.New(t)
 	reg := prometheus.NewRegistry()
 	env := h.Env
+	env.Node = testNode
 	env.StatPrefix, env.Metrics = prefix, reg
 	m, err := mx.New(nil, env)
 	if err != nil {
@@ -317,7 +323,7 @@ func TestResponseCodeAndFlags(t *testing.T) {
 // TestSharedRegistry: two istio_stats of one listener share the metrics.
 func TestSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	env := filter.Env{StatPrefix: "outbound|1||a", Metrics: reg}.WithDefaults()
+	env := filter.Env{Node: testNode, StatPrefix: "outbound|1||a", Metrics: reg}.WithDefaults()
 	for range 2 {
 		if _, err := istiostats.New(nil, env); err != nil {
 			t.Fatal(err)
@@ -340,7 +346,7 @@ func TestNoAllocOnHit(t *testing.T) {
 
 func benchSetup(t testing.TB) (filter.Completer, *filter.Exchange) {
 	reg := prometheus.NewRegistry()
-	env := filter.Env{StatPrefix: "outbound|20880||org.apache.dubbo.samples.basic.api.demoservice", Metrics: reg}.WithDefaults()
+	env := filter.Env{Node: testNode, StatPrefix: "outbound|20880||org.apache.dubbo.samples.basic.api.demoservice", Metrics: reg}.WithDefaults()
 	f, err := istiostats.New(nil, env)
 	if err != nil {
 		t.Fatal(err)

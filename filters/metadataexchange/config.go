@@ -7,12 +7,12 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync/atomic"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/metaproxy/metaproxy/api"
 	mxv1alpha "github.com/metaproxy/metaproxy/api/filters/metadata_exchange/v1alpha"
+	"github.com/metaproxy/metaproxy/filter"
 )
 
 // parse decodes and checks a MetadataExchange (canonical proto JSON; it has
@@ -107,20 +107,13 @@ func ExtractNode(doc []byte) (rest []byte, node *Node, err error) {
 	return rest, &n, nil
 }
 
-var local atomic.Pointer[Node]
-
-// SetNode makes n the local node that filters built from now on report
-// (the standalone proxy calls it with the bootstrap's node, the Envoy
-// plugin with plugin_config's node, before they build the filters).
-func SetNode(n Node) { local.Store(&n) }
-
-// LocalNode returns the node given to SetNode, or else the node Istio's
-// sidecar environment describes (see NodeFromEnv).
-func LocalNode() Node {
-	if n := local.Load(); n != nil {
-		return *n
+// LocalNode returns the node of env (filter.Env.Node), or else the node
+// Istio's sidecar environment describes (see NodeFromEnv).
+func LocalNode(env filter.Env) (Node, error) {
+	if len(env.Node) == 0 {
+		return NodeFromEnv(os.Environ()), nil
 	}
-	return NodeFromEnv(os.Environ())
+	return ParseNode(env.Node)
 }
 
 // NodeFromEnv builds a node from Istio's sidecar environment variables

@@ -7,7 +7,8 @@
 // the forwarded request and learns its peer from the response; an inbound
 // listener learns its peer from the request and adds them to the response.
 // The peer is kept in the exchange's PeerSlot for istio_stats. The local
-// node comes from SetNode (the bootstrap's node) or Istio's environment.
+// node comes from filter.Env.Node (the bootstrap's or plugin_config's node)
+// or Istio's environment.
 // See README.md.
 package metadataexchange
 
@@ -112,10 +113,13 @@ func PeerOf(md *structpb.Struct, id string) *Peer {
 	}
 }
 
-// LocalPeer returns the identity of LocalNode.
-func LocalPeer() *Peer {
-	n := LocalNode()
-	return PeerOf(n.Metadata, n.ID)
+// LocalPeer returns the identity of LocalNode(env).
+func LocalPeer(env filter.Env) (*Peer, error) {
+	n, err := LocalNode(env)
+	if err != nil {
+		return nil, err
+	}
+	return PeerOf(n.Metadata, n.ID), nil
 }
 
 // exchangedKeys are the node metadata keys sent to the peer: those of
@@ -165,12 +169,15 @@ type Filter struct {
 
 // New builds the filter of config (a MetadataExchange, which has no
 // settings) in env. The listener's direction comes from env.StatPrefix
-// (DirectionOf); the local node is LocalNode at the time of the call.
+// (DirectionOf); the local node from env (LocalNode).
 func New(config json.RawMessage, env filter.Env) (filter.Filter, error) {
 	if err := parse(config); err != nil {
 		return nil, err
 	}
-	n := LocalNode()
+	n, err := LocalNode(env)
+	if err != nil {
+		return nil, err
+	}
 	return &Filter{dir: DirectionOf(env.StatPrefix), metadata: EncodeMetadata(n.Metadata), id: n.ID,
 		malformed: env.Stats.Counter(env.StatPrefix + ".metadata_exchange.malformed_peer_metadata")}, nil
 }

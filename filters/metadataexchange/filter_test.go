@@ -2,6 +2,7 @@ package metadataexchange_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"testing"
 	"unsafe"
 
@@ -46,9 +47,22 @@ func node(t testing.TB, id string, md map[string]any) mx.Node {
 	return mx.Node{ID: id, Metadata: s}
 }
 
+// testNode is the node the next filter of a test is built with
+// (filter.Env.Node), set by setTestNode.
+var testNode json.RawMessage
+
+func setTestNode(t testing.TB, id string, md map[string]any) {
+	js, err := json.Marshal(map[string]any{"id": id, "metadata": md})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testNode = js
+}
+
 func newFilter(t *testing.T, h *filtertest.Harness, prefix string) *mx.Filter {
 	t.Helper()
 	env := h.Env
+	env.Node = testNode
 	env.StatPrefix = prefix
 	f, err := mx.New(nil, env)
 	if err != nil {
@@ -141,7 +155,7 @@ func headers(kvs []codec.KV) map[string]string {
 }
 
 func TestOutbound(t *testing.T) {
-	mx.SetNode(node(t, "client-id", map[string]any{"NAMESPACE": "bookinfo", "WORKLOAD_NAME": "productpage-v1"}))
+	setTestNode(t, "client-id", map[string]any{"NAMESPACE": "bookinfo", "WORKLOAD_NAME": "productpage-v1"})
 	h := filtertest.New(t)
 	f := newFilter(t, h, "outbound|9080||reviews.bookinfo.svc.cluster.local")
 	chain := filter.NewChain([]filter.Named{{Name: mx.Name, Filter: f}}, nil)
@@ -174,7 +188,7 @@ func TestOutbound(t *testing.T) {
 }
 
 func TestInbound(t *testing.T) {
-	mx.SetNode(node(t, "server-id", serverMeta))
+	setTestNode(t, "server-id", serverMeta)
 	h := filtertest.New(t)
 	f := newFilter(t, h, "inbound|9080||")
 	chain := filter.NewChain([]filter.Named{{Name: mx.Name, Filter: f}}, nil)
@@ -209,7 +223,7 @@ func TestInbound(t *testing.T) {
 // TestPeerCache: a header decodes once; the cached peer is the same, and
 // the cache owns its key (the header's bytes may be reused).
 func TestPeerCache(t *testing.T) {
-	mx.SetNode(node(t, "server-id", serverMeta))
+	setTestNode(t, "server-id", serverMeta)
 	h := filtertest.New(t)
 	f := newFilter(t, h, "inbound|9080||")
 	v := []byte(istioHeader(t, map[string]any{"WORKLOAD_NAME": "w1"}))
@@ -248,8 +262,8 @@ func TestPeerCache(t *testing.T) {
 }
 
 func BenchmarkInboundPeerHit(b *testing.B) {
-	mx.SetNode(node(b, "server-id", serverMeta))
-	f, _ := mx.New(nil, filter.Env{StatPrefix: "inbound|9080||"}.WithDefaults())
+	setTestNode(b, "server-id", serverMeta)
+	f, _ := mx.New(nil, filter.Env{Node: testNode, StatPrefix: "inbound|9080||"}.WithDefaults())
 	var x filter.Exchange
 	x.Request = filtertest.Request("interface", "org.apache.dubbo.samples.basic.api.DemoService", "method", "sayHello",
 		mx.HeaderMetadata, istioHeader(b, serverMeta), mx.HeaderID, "client-id")
@@ -260,8 +274,8 @@ func BenchmarkInboundPeerHit(b *testing.B) {
 }
 
 func BenchmarkOutboundRequest(b *testing.B) {
-	mx.SetNode(node(b, "client-id", serverMeta))
-	f, _ := mx.New(nil, filter.Env{StatPrefix: "outbound|9080||reviews"}.WithDefaults())
+	setTestNode(b, "client-id", serverMeta)
+	f, _ := mx.New(nil, filter.Env{Node: testNode, StatPrefix: "outbound|9080||reviews"}.WithDefaults())
 	var x filter.Exchange
 	x.Request = filtertest.Request("method", "sayHello")
 	b.ReportAllocs()
