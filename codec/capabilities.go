@@ -59,3 +59,14 @@ type Prober interface {
 	// ProbeRequest appends a probe request with id to dst.
 	ProbeRequest(dst []byte, id uint64) []byte
 }
+
+// HeaderCarrier is implemented by codecs whose messages can carry header
+// edits (Edit.Headers) only on some wire variants (Thrift: THeader only;
+// Dubbo: Hessian 2 bodies only). Filters that add headers of their own
+// accord (a tracer's traceparent) ask it first, since an edit the message
+// cannot carry fails its encoding. Codecs that do not implement it carry
+// headers on every request. CarriesHeaders must not use the codec's state:
+// the engine asks one codec from any goroutine.
+type HeaderCarrier interface {
+	CarriesHeaders(m *Message) bool
+}

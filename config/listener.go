@@ -78,6 +78,9 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 	base = base.WithDefaults()
 	base.StatPrefix = p.GetStatPrefix()
 	base.Protocol = cfg.Protocol
+	if hc, ok := cfg.Codec.NewCodec().(codec.HeaderCarrier); ok {
+		base.CarriesHeaders = hc.CarriesHeaders
+	}
 	base.Cluster = func(name string) (cluster.Config, bool) {
 		for _, c := range clusters {
 			if c.Name == name {

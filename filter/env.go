@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/codec"
 )
 
 // Env is what a filter gets at construction: where it logs, its clock and
@@ -33,6 +34,11 @@ type Env struct {
 	Rand Rand
 	// Stats is where the filter registers its stats.
 	Stats *Stats
+	// CarriesHeaders reports whether a request of the listener's protocol
+	// can carry header edits (codec.HeaderCarrier), for filters that add
+	// headers of their own accord; true for every request when the codec
+	// does not say.
+	CarriesHeaders func(m *codec.Message) bool
 	// Node is the proxy's node identity as Envoy's bootstrap node (JSON:
 	// id, cluster, metadata), from the standalone bootstrap's node or the
 	// plugin_config's; nil when none was configured. Filters that report
@@ -64,6 +70,9 @@ func (e Env) WithDefaults() Env {
 	}
 	if e.Metrics == nil {
 		e.Metrics = prometheus.NewRegistry()
+	}
+	if e.CarriesHeaders == nil {
+		e.CarriesHeaders = func(*codec.Message) bool { return true }
 	}
 	if e.Cluster == nil {
 		e.Cluster = func(string) (cluster.Config, bool) { return cluster.Config{}, false }

@@ -132,3 +132,10 @@ func appendAdded(dst []byte, hs []codec.KV, matched []bool) []byte {
 	}
 	return dst
 }
+
+// CarriesHeaders implements codec.HeaderCarrier: a request carries
+// attachment edits when its body is Hessian 2 and it is not an event.
+func (c *Codec) CarriesHeaders(m *codec.Message) bool {
+	h, err := parseHeader(m.Frame)
+	return err == nil && !h.event() && h.serial() == serialHessian2
+}

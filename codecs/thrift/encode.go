@@ -250,3 +250,10 @@ func methodOf(f []byte, t Transport, p Protocol) string {
 	_, method, _ := splitName(unsafeString(f[h.nameOff : h.nameOff+h.nameLen]))
 	return method
 }
+
+// CarriesHeaders implements codec.HeaderCarrier: only the THeader
+// transports carry headers.
+func (*Codec) CarriesHeaders(m *codec.Message) bool {
+	t, _, ok := SplitVariant(m.Variant)
+	return ok && t.isHeader()
+}

@@ -2,9 +2,6 @@ package tracing
 
 import (
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/metaproxy/metaproxy/codec"
-	"github.com/metaproxy/metaproxy/codecs/thrift"
 )
 
 // W3C Trace Context metadata keys. Dubbo attachments and THeader info
@@ -74,24 +71,4 @@ func nibble(c byte) (byte, bool) {
 		return c - 'a' + 10, true
 	}
 	return 0, false
-}
-
-// carriesHeaders returns whether requests of a protocol can take header
-// edits, so that the tracer writes traceparent only where the codec can
-// encode it (an edit it cannot encode would fail the request): THeader
-// Thrift, not framed or unframed Thrift; Dubbo bodies in Hessian 2 (the
-// serialization id, the low 5 bits of the third header byte), the only
-// ones whose attachments the codec edits. Other protocols are assumed to
-// carry headers.
-func carriesHeaders(protocol string) func(m *codec.Message) bool {
-	switch protocol {
-	case "thrift":
-		return func(m *codec.Message) bool {
-			t, _, ok := thrift.SplitVariant(m.Variant)
-			return ok && (t == thrift.TransportHeader || t == thrift.TransportFramedHeader)
-		}
-	case "dubbo":
-		return func(m *codec.Message) bool { return len(m.Frame) < 3 || m.Frame[2]&0x1f == 2 }
-	}
-	return func(*codec.Message) bool { return true }
 }

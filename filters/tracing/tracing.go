@@ -81,7 +81,7 @@ func New(t *v1alpha.Tracing, protocol string, env filter.Env) (*Filter, string, 
 	c.protocol = protocol
 	p := env.StatPrefix + ".tracing."
 	f := &Filter{cfg: c, rand: env.Rand, clock: env.Clock, prefix: env.StatPrefix,
-		started: env.Stats.Counter(p + "spans_started"), dropped: env.Stats.Counter(p + "spans_dropped"), kind: spanKind(env.StatPrefix), headers: carriesHeaders(protocol)}
+		started: env.Stats.Counter(p + "spans_started"), dropped: env.Stats.Counter(p + "spans_dropped"), kind: spanKind(env.StatPrefix), headers: env.CarriesHeaders}
 	col, err := acquire(cl, c.service, env.StatPrefix, f.dropped, env.Logger)
 	if err != nil {
 		return nil, "", errorf("provider: %v", err)

@@ -374,25 +374,12 @@ func BenchmarkRequest(b *testing.B) {
 	}
 }
 
+// A request that cannot carry headers (its codec says so: see
+// codec.HeaderCarrier) is traced, and left untouched.
 func TestCarriesHeaders(t *testing.T) {
-	th := carriesHeaders("thrift")
-	for v, want := range map[uint16]bool{
-		thrift.Variant(thrift.TransportHeader, thrift.ProtocolBinary):        true,
-		thrift.Variant(thrift.TransportFramedHeader, thrift.ProtocolCompact): true,
-		thrift.Variant(thrift.TransportFramed, thrift.ProtocolBinary):        false,
-		thrift.Variant(thrift.TransportUnframed, thrift.ProtocolBinary):      false,
-	} {
-		if got := th(&codec.Message{Variant: v}); got != want {
-			t.Errorf("thrift variant %#x: %v, want %v", v, got, want)
-		}
-	}
-	du := carriesHeaders("dubbo")
-	if !du(&codec.Message{Frame: []byte{0xda, 0xbb, 0xc2, 0}}) || du(&codec.Message{Frame: []byte{0xda, 0xbb, 0xc6, 0}}) {
-		t.Error("dubbo: Hessian 2 carries headers, other serializations do not")
-	}
-	// A request that cannot carry headers is traced, and left untouched.
 	r := startReceiver(t)
 	h := filtertest.New(t)
+	h.Env.CarriesHeaders = (&thrift.Codec{}).CarriesHeaders
 	h.Env.Cluster = func(name string) (cluster.Config, bool) { return clusterOf(name, r.addr), true }
 	f, _, err := New(tracingConfig(t, 100, 100, 100), "thrift", h.Env)
 	if err != nil {
