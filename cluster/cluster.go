@@ -130,10 +130,6 @@ func (c *Cluster) Name() string { return c.cfg.Name }
 // ConnectTimeout returns the cluster's connect timeout.
 func (c *Cluster) ConnectTimeout() time.Duration { return c.cfg.ConnectTimeout }
 
-// MaxRetries returns the most retries that may be in flight to the cluster
-// at once: the DEFAULT-priority circuit breaker's max_retries.
-func (c *Cluster) MaxRetries() int { return c.cfg.MaxRetries }
-
 // Hosts returns the current hosts. The slice must not be modified.
 func (c *Cluster) Hosts() []*Host { return c.set.Load().hosts }
 

@@ -103,8 +103,8 @@ func TestParseCircuitBreakers(t *testing.T) {
 		}
 	}
 	cl := hosts(t, Config{Name: "c", MaxRetries: 5, Endpoints: []Endpoint{{Host: "127.0.0.1", Port: 1}}})
-	if cl.MaxRetries() != 5 {
-		t.Errorf("MaxRetries() = %d", cl.MaxRetries())
+	if n := cl.Thresholds().MaxRetries; n != 5 {
+		t.Errorf("Thresholds().MaxRetries = %d", n)
 	}
 }
 

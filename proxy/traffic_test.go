@@ -130,6 +130,8 @@ func TestMirrorGetsACopyAndNeverTheClient(t *testing.T) {
 	})
 	var mirrored atomic.Int32
 	e.b.handler = func(m codec.Message) []byte { mirrored.Add(1); return kvFrame(1, m.ID, "from=b") }
+	done := &completions{}
+	e.srv.snap.Load().chain = filter.NewChain([]filter.Named{{Name: "done", Filter: done}}, nil)
 	down := newMemConn()
 	ss := e.srv.NewSession(down, "c")
 	for i := range 20 {
@@ -150,6 +152,28 @@ func TestMirrorGetsACopyAndNeverTheClient(t *testing.T) {
 	if len(down.frames(t)) != 20 {
 		t.Fatal("the client got a mirror's answer")
 	}
+	waitFor(t, func() bool { return done.n() == 20 })
+	done.mu.Lock()
+	defer done.mu.Unlock()
+	for _, o := range done.got {
+		if o.Mirrored != 2 {
+			t.Fatalf("outcome of a call sent to two mirrors: Mirrored = %d", o.Mirrored)
+		}
+	}
+}
+
+// A filter's second Resume of an exchange still in flight is ignored and
+// counted.
+func TestStrayResumeIsCounted(t *testing.T) {
+	e := trafficEnv(t, nil, filter.Named{Name: "twice", Filter: filter.Func(func(x *filter.Exchange) filter.Status {
+		go func() { x.Resume(); x.Resume() }()
+		return filter.Pause
+	})})
+	e.a.handler, e.b.handler = nil, nil // the request stays in flight
+	e.srv.NewSession(newMemConn(), "c").OnData(req(1, "m"))
+	st := e.srv.Stats()
+	waitFor(t, func() bool { return st.FilterResumeStray.Load() == 1 })
+	waitFor(t, func() bool { return e.a.seenN()+e.b.seenN() == 1 })
 }
 
 // completions counts OnComplete calls by how the exchange ended.
