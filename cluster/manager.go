@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sync"
 )
@@ -14,15 +13,35 @@ import (
 // however many configurations name it. A cluster is closed when the last
 // configuration holding it lets go.
 type Manager struct {
-	log *slog.Logger
-	mu  sync.Mutex
-	m   map[string]*managed // by content
+	log      *slog.Logger
+	discover func(*Cluster) (stop func())
+	mu       sync.Mutex
+	m        map[string]*managed // by content
 }
 
 type managed struct {
 	c    *Cluster
 	refs int
+	stop func() // ends the cluster's endpoint discovery; nil for none
 }
+
+// SetDiscovery makes m call discover for every cluster it builds from now
+// on, to feed it endpoints (Update) from a discovery service: EDS for
+// clusters of type EDS. The returned stop is called when the cluster's last
+// holder lets go, before the cluster closes. discover is called with m's
+// lock held: it must not call back into m.
+func (m *Manager) SetDiscovery(discover func(*Cluster) (stop func())) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.discover = discover
+}
+
+// Same reports whether cfg is c's configuration (the manager would share c
+// for it).
+func (c *Cluster) Same(cfg Config) bool { return key(c.cfg) == key(cfg) }
+
+// Config returns the cluster's configuration.
+func (c *Cluster) Config() Config { return c.cfg }
 
 // NewManager returns an empty manager; log (may be nil) is given to its
 // clusters.
@@ -51,7 +70,11 @@ func (m *Manager) Acquire(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.m[k] = &managed{c: c, refs: 1}
+	e := &managed{c: c, refs: 1}
+	if m.discover != nil {
+		e.stop = m.discover(c)
+	}
+	m.m[k] = e
 	return c, nil
 }
 
@@ -71,6 +94,9 @@ func (m *Manager) Release(c *Cluster) {
 	}
 	m.mu.Unlock()
 	if last {
+		if e.stop != nil {
+			e.stop()
+		}
 		c.Close()
 	}
 }
@@ -80,43 +106,4 @@ func (m *Manager) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.m)
-}
-
-// Set is the clusters of one configuration, by name, held from a Manager.
-type Set struct {
-	mgr *Manager
-	m   map[string]*Cluster
-}
-
-// NewSet acquires every cluster of cfgs from mgr (a private manager when
-// nil).
-func NewSet(mgr *Manager, cfgs []Config, log *slog.Logger) (*Set, error) {
-	if mgr == nil {
-		mgr = NewManager(log)
-	}
-	s := &Set{mgr: mgr, m: make(map[string]*Cluster, len(cfgs))}
-	for _, cfg := range cfgs {
-		if _, dup := s.m[cfg.Name]; dup {
-			s.Close()
-			return nil, fmt.Errorf("cluster %q is defined twice", cfg.Name)
-		}
-		c, err := mgr.Acquire(cfg)
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.m[cfg.Name] = c
-	}
-	return s, nil
-}
-
-// Get returns the cluster called name. A Set never changes after NewSet.
-func (s *Set) Get(name string) *Cluster { return s.m[name] }
-
-// Close releases every cluster of s.
-func (s *Set) Close() {
-	for _, c := range s.m {
-		s.mgr.Release(c)
-	}
-	clear(s.m)
 }

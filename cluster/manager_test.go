@@ -28,23 +28,28 @@ func TestManagerSharesClustersByContent(t *testing.T) {
 	}
 }
 
-func TestSetsShareAManager(t *testing.T) {
+func TestManagerDiscoveryFollowsTheClustersLife(t *testing.T) {
 	m := NewManager(nil)
-	cfgs := []Config{{Name: "c", Type: Static, Endpoints: []Endpoint{{Host: "127.0.0.1", Port: 1, Weight: 1}}}}
-	s1, err := NewSet(m, cfgs, nil)
-	if err != nil {
-		t.Fatal(err)
+	started, stopped := 0, 0
+	m.SetDiscovery(func(c *Cluster) func() {
+		started++
+		return func() { stopped++ }
+	})
+	cfg := Config{Name: "c", Type: Static, Endpoints: []Endpoint{{Host: "127.0.0.1", Port: 1, Weight: 1}}}
+	a, _ := m.Acquire(cfg)
+	b, _ := m.Acquire(cfg)
+	if started != 1 {
+		t.Fatalf("discovery started %d times for one shared cluster", started)
 	}
-	s2, _ := NewSet(m, cfgs, nil)
-	if s1.Get("c") != s2.Get("c") {
-		t.Fatal("two listeners with the same cluster got two clusters")
+	if !a.Same(cfg) || a.Same(Config{Name: "c"}) {
+		t.Fatal("Same does not follow the content")
 	}
-	s1.Close()
-	s2.Close()
-	if m.Len() != 0 {
-		t.Fatal("clusters left after both sets closed")
+	m.Release(a)
+	if stopped != 0 {
+		t.Fatal("discovery stopped while the cluster is still held")
 	}
-	if _, err := NewSet(m, append(cfgs, cfgs[0]), nil); err == nil || m.Len() != 0 {
-		t.Fatalf("duplicate accepted (%v) or leaked (%d)", err, m.Len())
+	m.Release(b)
+	if stopped != 1 {
+		t.Fatalf("discovery stopped %d times after the last release", stopped)
 	}
 }

@@ -112,7 +112,7 @@ func TestConnectBackoff(t *testing.T) {
 func TestConnectBackoffProbeOnce(t *testing.T) {
 	clock := newFakeClock()
 	srv, d, _ := refusingEnv(t, false, clock, "10.0.0.1")
-	h := srv.clusters.Get("c").Hosts()[0]
+	h := srv.refs["c"].cl.Hosts()[0]
 	h.ConnectFailed(clock.now())
 	clock.advance(cluster.ConnectBackoffMax)
 	if !h.TryConnect(clock.now(), time.Second) {
@@ -189,7 +189,7 @@ func TestLocalConnectFailureNotHeldAgainstHost(t *testing.T) {
 	if f := down.waitFrames(t, 1)[0]; f.Meta.Value("error") != codec.ErrUnavailable.String() {
 		t.Fatalf("call while out of descriptors: %v", f.Meta.All())
 	}
-	h := e.srv.clusters.Get("ca").Hosts()[0]
+	h := e.srv.refs["ca"].cl.Hosts()[0]
 	if h.ConnectFailures() != 0 || e.srv.Stats().UpstreamCxLocalFail.Load() != 1 {
 		t.Fatalf("host failures %d, upstream_cx_local_fail %d; want 0 and 1", h.ConnectFailures(), e.srv.Stats().UpstreamCxLocalFail.Load())
 	}

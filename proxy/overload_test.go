@@ -47,7 +47,7 @@ func TestClientCloseCancelsRequests(t *testing.T) {
 			if c := st.CxDestroyRemoteWithActiveRq.Load(); c != 1 {
 				t.Errorf("cx_destroy_remote_with_active_rq = %d, want 1 (one connection)", c)
 			}
-			if h := e.srv.clusters.Get("ca").Hosts()[0]; h.Active() != 0 {
+			if h := e.srv.refs["ca"].cl.Hosts()[0]; h.Active() != 0 {
 				t.Errorf("host still counts %d requests in flight", h.Active())
 			}
 			e.a.mu.Lock()

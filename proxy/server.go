@@ -29,8 +29,9 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	snap     atomic.Pointer[snapshot]
-	clusters *cluster.Set
-	refs     map[string]*clusterRef // by name, for every snapshot
+	mgr      *cluster.Manager
+	swapMu   sync.Mutex             // serialises route and cluster swaps
+	refs     map[string]*clusterRef // by name; replaced whole by SetClusters, never changed in place
 	mirrors  mirrorSink
 	stats    Stats
 	maxBuf   int
@@ -86,29 +87,23 @@ func New(cfg Config, o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if err := s.giveProbes(); err != nil {
+	s.mgr = o.Clusters
+	if s.mgr == nil {
+		s.mgr = cluster.NewManager(s.log)
+	}
+	s.mirrors.srv = s
+	refs, err := s.acquire(cfg.Clusters, nil)
+	if err != nil {
 		return nil, err
 	}
-	set, err := cluster.NewSet(o.Clusters, s.cfg.Clusters, s.log)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	s.clusters = set
-	s.mirrors.srv = s
-	s.refs = map[string]*clusterRef{}
-	for _, c := range cfg.Clusters {
-		s.refs[c.Name] = &clusterRef{cl: set.Get(c.Name)}
-	}
+	s.refs = refs
 	chain := filter.NewChain(cfg.Filters, func(name string, p any) {
 		s.stats.PanicsContained.Add(1)
 		s.log.Error("panic contained", "where", "filter", "filter", name, "panic", p)
 	})
-	if err := s.swap(chain, cfg.Routes); err != nil {
-		set.Close()
+	if err := s.swap(chain, cfg.Routes, true); err != nil {
+		s.releaseAll(refs)
 		return nil, err
-	}
-	for _, ref := range s.refs {
-		ref.unwatch = ref.cl.Watch(s.drainHosts)
 	}
 	s.startSweeping()
 	return s, nil
@@ -117,15 +112,31 @@ func New(cfg Config, o Options) (*Server, error) {
 // SetRoutes swaps the route table under live traffic: requests decoded from
 // now on use t; requests decoded before keep the table they were decoded
 // under.
-func (s *Server) SetRoutes(t *router.Table) error { return s.swap(s.snap.Load().chain, t) }
+// Every cluster t names must exist.
+func (s *Server) SetRoutes(t *router.Table) error {
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
+	return s.swap(s.snap.Load().chain, t, true)
+}
 
-// swap validates and installs a snapshot of chain, t and the clusters.
-func (s *Server) swap(chain *filter.Chain, t *router.Table) error {
+// SetDiscoveredRoutes is SetRoutes for routes from a control plane (RDS):
+// a route may name a cluster that is not there (yet: CDS may deliver it
+// later, as in Envoy, which does not validate RDS clusters by default); its
+// requests get the protocol's native cluster-not-found error.
+func (s *Server) SetDiscoveredRoutes(t *router.Table) error {
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
+	return s.swap(s.snap.Load().chain, t, false)
+}
+
+// swap validates and installs a snapshot of chain, t and the clusters;
+// s.swapMu is held (or s is being built).
+func (s *Server) swap(chain *filter.Chain, t *router.Table, checkClusters bool) error {
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("proxy: routes: %w", err)
 	}
 	for _, name := range t.Clusters() {
-		if s.refs[name] == nil {
+		if checkClusters && s.refs[name] == nil {
 			return fmt.Errorf("proxy: routes: route config %q refers to unknown cluster %q", t.Name, name)
 		}
 	}
@@ -145,9 +156,10 @@ func (s *Server) FilterStats() *filter.Stats { return s.cfg.FilterStats }
 
 // Clusters returns the clusters the listener routes to, by name.
 func (s *Server) Clusters() []*cluster.Cluster {
-	out := make([]*cluster.Cluster, 0, len(s.refs))
-	for _, name := range slices.Sorted(maps.Keys(s.refs)) {
-		out = append(out, s.refs[name].cl)
+	refs := s.snap.Load().clusters
+	out := make([]*cluster.Cluster, 0, len(refs))
+	for _, name := range slices.Sorted(maps.Keys(refs)) {
+		out = append(out, refs[name].cl)
 	}
 	return out
 }
@@ -179,7 +191,11 @@ func (s *Server) Close() {
 		return
 	}
 	s.stopSweeping()
-	for _, ref := range s.refs {
+	s.swapMu.Lock()
+	refs := s.refs
+	s.refs = nil
+	s.swapMu.Unlock()
+	for _, ref := range refs {
 		ref.unwatch()
 	}
 	s.poolMu.Lock()
@@ -199,7 +215,7 @@ func (s *Server) Close() {
 	for _, u := range ups {
 		u.close()
 	}
-	s.clusters.Close()
+	s.releaseAll(refs)
 	s.snap.Load().chain.Close()
 }
 
@@ -288,27 +304,6 @@ func runnable(c codec.Capabilities) error {
 		return nil
 	}
 	return fmt.Errorf("proxy: the codec %s, which this engine does not run yet", why)
-}
-
-// giveProbes gives the listener's codec to the clusters whose health check
-// is the codec probe; a codec that cannot build probes is refused.
-func (s *Server) giveProbes() error {
-	cfgs := slices.Clone(s.cfg.Clusters)
-	for i := range cfgs {
-		hc := cfgs[i].HealthCheck
-		if hc == nil || !hc.Codec {
-			continue
-		}
-		if _, ok := s.cfg.Codec.NewCodec().(codec.Prober); !ok {
-			return fmt.Errorf("proxy: cluster %q: custom_health_check %s: the %s codec has no protocol probe; use tcp_health_check",
-				cfgs[i].Name, cluster.HealthCheckCodecName, s.cfg.Protocol)
-		}
-		c := *hc
-		c.Prober, c.ProberName = s.cfg.Codec, s.cfg.Protocol
-		cfgs[i].HealthCheck = &c
-	}
-	s.cfg.Clusters = cfgs
-	return nil
 }
 
 // drainHosts drains the pools of hosts that left their cluster: no new
