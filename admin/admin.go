@@ -26,9 +26,12 @@ type Source struct {
 	Server     *proxy.Server
 }
 
-// Handler returns the admin HTTP handler. ready reports readiness.
-func Handler(sources []Source, ready func() bool) http.Handler {
+// Handler returns the admin HTTP handler. ready reports readiness; dump is
+// what /config_dump shows.
+func Handler(sources []Source, ready func() bool, dump Dump) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/config_dump", ConfigDumpHandler(dump))
+	mux.Handle("/clusters", ClustersHandler(func() []*cluster.Cluster { return clusters(sources) }))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)

@@ -134,13 +134,24 @@ func (c *Cluster) ConnectTimeout() time.Duration { return c.cfg.ConnectTimeout }
 func (c *Cluster) Hosts() []*Host { return c.set.Load().hosts }
 
 // New builds a cluster. STATIC clusters need IP literals; STRICT_DNS clusters
-// resolve their hosts now and every DNSRefreshRate until Close.
+// resolve their hosts now and every DNSRefreshRate until Close; EDS
+// clusters start with cfg.Endpoints (none when parsed), and get theirs
+// through Update. New builds routed clusters: it refuses upstream TLS and
+// pipe (unix socket) endpoints, which only management-server clusters have.
 func New(cfg Config, log *slog.Logger) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := checkLB(&cfg); err != nil {
 		return nil, fmt.Errorf("cluster %q: %w", cfg.Name, err)
+	}
+	if cfg.TLS != nil {
+		return nil, fmt.Errorf("cluster %q: upstream TLS (transport_socket) is not supported for routed clusters: in Envoy, TLS belongs to the plainText cluster", cfg.Name)
+	}
+	for _, ep := range cfg.Endpoints {
+		if ep.Path != "" {
+			return nil, fmt.Errorf("cluster %q: endpoint %q is a pipe (unix socket): routed clusters need socket addresses; pipes are for management-server clusters", cfg.Name, ep.Path)
+		}
 	}
 	c := &Cluster{cfg: cfg, log: log.With("cluster", cfg.Name)}
 	c.initLimits()
@@ -162,7 +173,7 @@ func New(cfg Config, log *slog.Logger) (*Cluster, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		c.cancel, c.done = cancel, make(chan struct{})
 		go c.refresh(ctx)
-	default:
+	default: // STATIC and EDS
 		ms, err := staticMembers(cfg.Name, cfg.Endpoints)
 		if err != nil {
 			return nil, err

@@ -1,18 +1,19 @@
 // Package cluster holds the upstream clusters a proxy routes to: their
-// endpoints (static or resolved from DNS), load balancing and upstream
-// health: circuit breakers, outlier detection, active health checks.
+// endpoints (static, resolved from DNS or fed by EDS), load balancing and
+// upstream health: circuit breakers, outlier detection, active health
+// checks.
 //
 // Clusters are configured with Envoy's cluster schema (the subset metaproxy
 // implements), so the same YAML serves Envoy's bootstrap and the plugin.
+// Files and xDS take one path: a cluster is go-control-plane's
+// clusterv3.Cluster (ParseConfig reads its JSON with protojson), turned
+// into a Config by FromProto.
 package cluster
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
-	"sort"
-	"strings"
 	"time"
 )
 
@@ -23,6 +24,9 @@ type Type string
 const (
 	Static    Type = "STATIC"
 	StrictDNS Type = "STRICT_DNS"
+	// EDS clusters have no endpoints when parsed: they come from the
+	// cluster's EDS source, through (*Cluster).Update.
+	EDS Type = "EDS"
 )
 
 // Config is one cluster, parsed from Envoy's cluster schema.
@@ -42,20 +46,20 @@ type Config struct {
 	// DefaultMaglevTableSize.
 	MaglevTableSize uint64
 	// MaxRetries is the DEFAULT-priority circuit breaker's max_retries: the
-	// most retries in flight to the cluster at once. ParseConfig sets
-	// Envoy's default, DefaultMaxRetries, when it is not configured; in a
-	// Config built in Go, 0 means no retries.
+	// most retries in flight to the cluster at once. FromProto sets Envoy's
+	// default, DefaultMaxRetries, when it is not configured; in a Config
+	// built in Go, 0 means no retries.
 	MaxRetries int
 	// MaxConnections, MaxPendingRequests and MaxRequests are the
-	// DEFAULT-priority circuit breaker's other thresholds (ParseConfig:
+	// DEFAULT-priority circuit breaker's other thresholds (FromProto:
 	// Envoy's default, DefaultCircuitBreakerLimit, when not configured; in
 	// a Config built in Go, 0 means that default too). See breaker.go.
 	MaxConnections, MaxPendingRequests, MaxRequests int
 
 	// PanicThreshold is common_lb_config.healthy_panic_threshold, a
 	// percentage: below it the cluster is in panic mode (see Pick). 0
-	// disables panic mode; ParseConfig sets DefaultPanicThreshold when it
-	// is not configured.
+	// disables panic mode; FromProto sets DefaultPanicThreshold when it is
+	// not configured.
 	PanicThreshold float64
 	// OutlierDetection is outlier_detection; nil for none.
 	OutlierDetection *OutlierDetection
@@ -64,20 +68,56 @@ type Config struct {
 	HealthCheck *HealthCheck
 
 	DNSRefreshRate time.Duration
-	// Endpoints are "host:port" strings (IP literals for STATIC).
+	// Endpoints are the load_assignment's endpoints (see EndpointsFromProto);
+	// IP literals for STATIC, none for EDS.
 	Endpoints []Endpoint
+	// EDS is an EDS cluster's eds_cluster_config; nil for other types.
+	EDS *EDSConfig
+	// HTTP2 is set when the cluster speaks HTTP/2 to its hosts
+	// (http2_protocol_options, or typed_extension_protocol_options'
+	// HttpProtocolOptions with explicit_http_config.http2_protocol_options):
+	// a gRPC management server's cluster.
+	HTTP2 bool
+	// TLS is the transport_socket's UpstreamTlsContext files; nil for
+	// plaintext. Only clusters of management servers may have it: New
+	// refuses it.
+	TLS *TLSFiles
 	// Warnings lists fields that were accepted but are not implemented yet.
 	Warnings []string
 }
 
 // Endpoint is a configured endpoint.
 type Endpoint struct {
+	// Host and Port are the socket_address; Path is a pipe's (a unix
+	// socket's) path instead, with Host empty and Port 0.
 	Host   string
 	Port   int
+	Path   string
 	Weight uint32
 	// HashKey is the endpoint's metadata filter_metadata["envoy.lb"].hash_key:
 	// when set, RING_HASH and MAGLEV hash it instead of the host's address.
 	HashKey string
+	// Priority is the endpoint's LocalityLbEndpoints priority (0 is the
+	// highest); Locality its locality, "region/zone/sub_zone" without the
+	// trailing empty parts ("" for none).
+	Priority uint32
+	Locality string
+}
+
+// EDSConfig is an EDS cluster's eds_cluster_config.
+type EDSConfig struct {
+	// ServiceName is the name of the ClusterLoadAssignment to ask for: the
+	// cluster's name unless service_name is set.
+	ServiceName string
+	// Source is eds_config.
+	Source ConfigSource
+}
+
+// TLSFiles is an UpstreamTlsContext's files: the client certificate and
+// key (both empty for none), the CA bundle that verifies the server (empty:
+// the system's roots) and the SNI (empty: the host's name).
+type TLSFiles struct {
+	CertFile, KeyFile, CAFile, SNI string
 }
 
 // Defaults from Envoy.
@@ -86,142 +126,25 @@ const (
 	DefaultDNSRefreshRate = 5 * time.Second
 )
 
-// fields that metaproxy accepts but does not implement yet: a warning each.
-var notImplemented = map[string]bool{
-	"upstream_connection_options": true, "per_connection_buffer_limit_bytes": true,
-	"dns_lookup_family": true, "respect_dns_ttl": true, "max_requests_per_connection": true,
-	"typed_extension_protocol_options": true, "common_http_protocol_options": true, "metadata": true,
-	"ignore_health_on_host_removal": true, "close_connections_on_host_health_failure": true,
-	"track_cluster_stats": true, "alt_stat_name": true, "cleanup_interval": true,
-}
-
-// fields whose presence means the cluster cannot be run faithfully.
-var refused = map[string]string{
-	"transport_socket":       "upstream TLS (transport_socket) is not supported: in Envoy, TLS belongs to the plainText cluster",
-	"eds_cluster_config":     "EDS clusters are not supported yet: use STATIC or STRICT_DNS",
-	"lb_subset_config":       "subset load balancing is not supported yet",
-	"http2_protocol_options": "HTTP/2 protocol options do not apply to metaproxy clusters",
-}
-
-// ParseConfig parses one cluster from its JSON form (Envoy field names).
-// Unknown fields are errors naming the field.
+// ParseConfig parses one cluster from its JSON form (Envoy's field names,
+// snake_case): protojson into clusterv3.Cluster, then
+// FromProto. Unknown fields are errors naming the field. Beyond protojson's
+// forms it accepts what metaproxy always did: wrappers as {"value": x},
+// durations as {"seconds", "nanos"} or Go durations ("250ms"), integers as
+// strings, bytes in any base64 alphabet.
 func ParseConfig(raw json.RawMessage) (Config, error) {
-	var c Config
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return c, fmt.Errorf("cluster: %w", err)
-	}
-	str := func(k string) (string, error) {
-		var s string
-		if v, ok := m[k]; ok {
-			if err := json.Unmarshal(v, &s); err != nil {
-				return "", fmt.Errorf("field %q: %w", k, err)
-			}
-		}
-		return s, nil
-	}
-	var err error
-	if c.Name, err = str("name"); err != nil {
-		return c, fmt.Errorf("cluster: %w", err)
-	}
-	if c.Name == "" {
-		return c, fmt.Errorf("cluster: a cluster needs a name")
-	}
-	wrap := func(err error) error { return fmt.Errorf("cluster %q: %w", c.Name, err) }
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch k {
-		case "name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate", "@type",
-			"ring_hash_lb_config", "maglev_lb_config", "circuit_breakers", "outlier_detection", "health_checks", "common_lb_config":
-		default:
-			if why, bad := refused[k]; bad {
-				return c, wrap(fmt.Errorf("%s", why))
-			}
-			if notImplemented[k] {
-				c.Warnings = append(c.Warnings, fmt.Sprintf("cluster %q: field %q is not implemented yet and is ignored", c.Name, k))
-				continue
-			}
-			return c, wrap(fmt.Errorf("unknown field %q", k))
-		}
-	}
-	t, err := str("type")
+	pb, name, err := decodeCluster(raw)
 	if err != nil {
-		return c, wrap(err)
-	}
-	switch Type(t) {
-	case "":
-		c.Type = Static
-	case Static, StrictDNS:
-		c.Type = Type(t)
-	case "LOGICAL_DNS":
-		c.Type = StrictDNS
-		c.Warnings = append(c.Warnings, fmt.Sprintf("cluster %q: LOGICAL_DNS is run as STRICT_DNS", c.Name))
-	default:
-		return c, wrap(fmt.Errorf("type %q is not supported: use STATIC or STRICT_DNS", t))
-	}
-	if c.ConnectTimeout, err = durationField(m, "connect_timeout", DefaultConnectTimeout); err != nil {
-		return c, wrap(err)
-	}
-	if c.DNSRefreshRate, err = durationField(m, "dns_refresh_rate", DefaultDNSRefreshRate); err != nil {
-		return c, wrap(err)
-	}
-	if c.LBPolicy, err = str("lb_policy"); err != nil {
-		return c, wrap(err)
-	}
-	if c.LBPolicy == "" {
-		c.LBPolicy = "ROUND_ROBIN"
-	}
-	if err := parseLBConfig(m, &c); err != nil {
-		return c, wrap(err)
-	}
-	if err := parseCircuitBreakers(m["circuit_breakers"], &c); err != nil {
-		return c, wrap(err)
-	}
-	if err := parseOutlierDetection(m["outlier_detection"], &c); err != nil {
-		return c, wrap(err)
-	}
-	if err := parseHealthChecks(m["health_checks"], &c); err != nil {
-		return c, wrap(err)
-	}
-	if err := parseCommonLB(m["common_lb_config"], &c); err != nil {
-		return c, wrap(err)
-	}
-	if la, ok := m["load_assignment"]; ok {
-		if c.Endpoints, err = parseLoadAssignment(la); err != nil {
-			return c, wrap(err)
+		if name == "" {
+			return Config{}, fmt.Errorf("cluster: %w", err)
 		}
+		return Config{Name: name}, fmt.Errorf("cluster %q: %w", name, err)
 	}
-	if len(c.Endpoints) == 0 {
-		return c, wrap(fmt.Errorf("no endpoints: set load_assignment"))
-	}
-	var sum uint64
-	for _, ep := range c.Endpoints {
-		sum += uint64(ep.Weight)
-	}
-	if sum > math.MaxUint32 {
-		return c, wrap(fmt.Errorf("load_assignment: the sum of the endpoints' load_balancing_weight exceeds %d", uint64(math.MaxUint32)))
-	}
-	return c, nil
+	return FromProto(pb)
 }
 
-func durationField(m map[string]json.RawMessage, k string, def time.Duration) (time.Duration, error) {
-	v, ok := m[k]
-	if !ok {
-		return def, nil
-	}
-	d, err := ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("field %q: %w", k, err)
-	}
-	return d, nil
-}
-
-// ParseDuration parses a protobuf JSON duration ("1.5s") or a Go duration
-// ("250ms").
+// ParseDuration parses a protobuf JSON duration ("1.5s" or {"seconds": 1,
+// "nanos": 500000000}) or a Go duration ("250ms").
 func ParseDuration(v json.RawMessage) (time.Duration, error) {
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
@@ -244,65 +167,4 @@ func ParseDuration(v json.RawMessage) (time.Duration, error) {
 		return 0, fmt.Errorf("negative duration %q", s)
 	}
 	return d, nil
-}
-
-type loadAssignment struct {
-	ClusterName string `json:"cluster_name"`
-	Endpoints   []struct {
-		Locality    json.RawMessage `json:"locality"`
-		LbEndpoints []struct {
-			Endpoint struct {
-				Address struct {
-					SocketAddress struct {
-						Address   string `json:"address"`
-						PortValue int    `json:"port_value"`
-						Protocol  string `json:"protocol"`
-					} `json:"socket_address"`
-				} `json:"address"`
-				Hostname string `json:"hostname"`
-			} `json:"endpoint"`
-			LoadBalancingWeight *uint32         `json:"load_balancing_weight"`
-			HealthStatus        string          `json:"health_status"`
-			Metadata            json.RawMessage `json:"metadata"`
-		} `json:"lb_endpoints"`
-		LoadBalancingWeight *uint32 `json:"load_balancing_weight"`
-		Priority            int     `json:"priority"`
-	} `json:"endpoints"`
-}
-
-func parseLoadAssignment(raw json.RawMessage) ([]Endpoint, error) {
-	var la loadAssignment
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&la); err != nil {
-		return nil, fmt.Errorf("load_assignment: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	var out []Endpoint
-	for _, le := range la.Endpoints {
-		for _, lb := range le.LbEndpoints {
-			sa := lb.Endpoint.Address.SocketAddress
-			if sa.Protocol != "" && sa.Protocol != "TCP" {
-				return nil, fmt.Errorf("load_assignment: protocol %q is not supported", sa.Protocol)
-			}
-			if sa.Address == "" || sa.PortValue <= 0 || sa.PortValue > 65535 {
-				return nil, fmt.Errorf("load_assignment: endpoint needs socket_address.address and a port_value in 1-65535")
-			}
-			w := uint32(1)
-			if lb.LoadBalancingWeight != nil {
-				w = *lb.LoadBalancingWeight
-			}
-			if w == 0 {
-				return nil, fmt.Errorf("load_assignment: endpoint %s:%d: load_balancing_weight must be at least 1", sa.Address, sa.PortValue)
-			}
-			key, err := hashKeyMetadata(lb.Metadata)
-			if err != nil {
-				return nil, fmt.Errorf("load_assignment: endpoint %s:%d: metadata: %w", sa.Address, sa.PortValue, err)
-			}
-			if lb.HealthStatus == "UNHEALTHY" || lb.HealthStatus == "DRAINING" {
-				continue
-			}
-			out = append(out, Endpoint{Host: sa.Address, Port: sa.PortValue, Weight: w, HashKey: key})
-		}
-	}
-	return out, nil
 }

@@ -20,6 +20,8 @@ type Bootstrap struct {
 	AdminAddress string
 	// Warnings name configured features that are not run, one line each.
 	Warnings []string
+	// XDS is what the bootstrap says about management servers.
+	XDS XDS
 }
 
 // FilterNames are the network filter names that carry a MetaProtocolProxy.
@@ -53,10 +55,13 @@ func LoadBootstrap(data []byte, filterEnv filter.Env) (*Bootstrap, error) {
 	for _, k := range sortedKeys(top) {
 		switch k {
 		case "static_resources", "admin":
-		case "node": // the node's identity, for metadata_exchange and istio_stats
+		case "node": // the node's identity, for metadata_exchange, istio_stats and management servers
 			filterEnv.Node = top[k]
+			b.XDS.Node = top[k]
 		case "dynamic_resources":
-			return nil, fmt.Errorf("bootstrap: dynamic_resources (xDS) is not supported yet: use static_resources")
+			if err := parseDynamic(top[k], &b.XDS); err != nil {
+				return nil, fmt.Errorf("bootstrap: %w", err)
+			}
 		default:
 			msg, ok := ignoredTop[k]
 			if !ok {
@@ -88,6 +93,7 @@ func LoadBootstrap(data []byte, filterEnv filter.Env) (*Bootstrap, error) {
 		return nil, fmt.Errorf("bootstrap: static_resources.%w", err)
 	}
 	b.Warnings = append(b.Warnings, warn...)
+	_, b.XDS.Servers = splitServers(clusters)
 	for i, raw := range sr.Listeners {
 		l, err := parseListener(raw)
 		if err != nil {
@@ -106,7 +112,7 @@ func LoadBootstrap(data []byte, filterEnv filter.Env) (*Bootstrap, error) {
 		}
 		b.Warnings = append(b.Warnings, l.warnings...)
 		b.Warnings = append(b.Warnings, w...)
-		b.Listeners = append(b.Listeners, &Listener{Name: l.name, Address: l.address, Proxy: cfg})
+		b.Listeners = append(b.Listeners, &Listener{Name: l.name, Address: l.address, Proxy: cfg, RDS: p.GetRds()})
 	}
 	if len(b.Listeners) == 0 {
 		return nil, fmt.Errorf("bootstrap: no listener with a %s filter", FilterNames[0])

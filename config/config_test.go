@@ -75,7 +75,8 @@ func TestBootstrapErrors(t *testing.T) {
 		"other network filter":    {"envoy.filters.network.meta_protocol_proxy", "envoy.filters.network.tcp_proxy", "cannot be run"},
 		"unknown codec":           {"aeraki.meta_protocol.codec.dubbo", "aeraki.meta_protocol.codec.nope", `unknown codec "aeraki.meta_protocol.codec.nope"`},
 		"unknown filter":          {"aeraki.meta_protocol.filters.router", "aeraki.meta_protocol.filters.nope", `unknown filter`},
-		"xds":                     {"static_resources:", "dynamic_resources: {}\nstatic_resources:", "dynamic_resources"},
+		"lds":                     {"static_resources:", "dynamic_resources: {lds_config: {ads: {}}}\nstatic_resources:", "lds_config is not supported"},
+		"ads source without ads":  {"static_resources:", "dynamic_resources: {cds_config: {ads: {}}}\nstatic_resources:", "no dynamic_resources.ads_config"},
 		"static needs an IP":      {"type: STRICT_DNS", "type: EDS", `type "EDS" is not supported`},
 	}
 	for name, c := range cases {

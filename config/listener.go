@@ -35,21 +35,30 @@ type Listener struct {
 	// Warnings name configured features that are accepted but not run yet,
 	// one line each.
 	Warnings []string
+	// RDS is the MetaProtocolProxy's rds: its routes come from a management
+	// server (nil: they are in the configuration).
+	RDS *v1alpha.Rds
+	// XDS is what plugin_config says about management servers (plugin
+	// only; the standalone proxy's is the Bootstrap's).
+	XDS XDS
 	// MetricsAddress is plugin_config's metrics_address (plugin only):
 	// where the plugin serves its Prometheus metrics, since Envoy's admin
 	// cannot show them. Empty: not served.
 	MetricsAddress string
 }
 
-// Build compiles a MetaProtocolProxy and the clusters it may route to.
-// filterEnv is given to filter factories.
+// Build compiles a MetaProtocolProxy and the clusters of its
+// configuration: those it may route to, and those that reach management
+// servers, which filters may name (a rate-limit service) but requests are
+// never routed to. filterEnv is given to filter factories.
 func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv filter.Env) (proxy.Config, []string, error) {
 	var warn []string
+	routed, _ := splitServers(clusters)
 	cfg := proxy.Config{
 		StatPrefix:   p.GetStatPrefix(),
 		Protocol:     api.ProtocolName(p),
 		Multiplexing: p.GetProtocol().GetMultiplexing(),
-		Clusters:     clusters,
+		Clusters:     routed,
 	}
 	cd := api.CodecOf(p)
 	if cd == nil || cd.GetName() == "" {
@@ -118,8 +127,10 @@ func Build(p *v1alpha.MetaProtocolProxy, clusters []cluster.Config, filterEnv fi
 		warn = append(warn, fmt.Sprintf("meta_protocol_proxy %q: meta_protocol_filters does not end with the router; the router runs after the last filter", p.GetStatPrefix()))
 	}
 	switch {
-	case p.GetRds() != nil:
-		return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: rds is not supported yet: give the routes in route_config", p.GetStatPrefix())
+	case p.GetRds() != nil: // the host subscribes (xds.Bind); no routes until they arrive
+		if p.GetRds().GetRouteConfigName() == "" || p.GetRds().GetConfigSource() == nil {
+			return cfg, nil, fmt.Errorf("meta_protocol_proxy %q: rds needs config_source and route_config_name", p.GetStatPrefix())
+		}
 	case p.GetRouteConfig() != nil:
 		t, w, err := router.Compile(p.GetRouteConfig())
 		if err != nil {
@@ -183,6 +194,14 @@ func ParsePluginConfig(value []byte, filterEnv filter.Env) (*Listener, error) {
 		filterEnv.Node = n
 		delete(doc, "node")
 	}
+	var x XDS
+	x.Node = filterEnv.Node
+	if d, ok := doc["dynamic_resources"]; ok {
+		if err := parseDynamic(d, &x); err != nil {
+			return nil, fmt.Errorf("plugin_config: %w", err)
+		}
+		delete(doc, "dynamic_resources")
+	}
 	var metricsAddress string
 	if m, ok := doc["metrics_address"]; ok {
 		if err := json.Unmarshal(m, &metricsAddress); err != nil {
@@ -209,7 +228,8 @@ func ParsePluginConfig(value []byte, filterEnv filter.Env) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin_config: %w", err)
 	}
-	return &Listener{Name: p.GetStatPrefix(), Proxy: cfg, Warnings: append(warn, w...), MetricsAddress: metricsAddress}, nil
+	_, x.Servers = splitServers(clusters)
+	return &Listener{Name: p.GetStatPrefix(), Proxy: cfg, Warnings: append(warn, w...), MetricsAddress: metricsAddress, RDS: p.GetRds(), XDS: x}, nil
 }
 
 func parseClusters(raws []json.RawMessage) ([]cluster.Config, []string, error) {

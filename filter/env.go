@@ -146,6 +146,9 @@ func (s *Stat) Inc() { s.v.Add(1) }
 // Add adds n (a gauge may go down).
 func (s *Stat) Add(n int64) { s.v.Add(n) }
 
+// Set sets a gauge to v.
+func (s *Stat) Set(v int64) { s.v.Store(v) }
+
 // Value returns the current value.
 func (s *Stat) Value() int64 { return s.v.Load() }
 

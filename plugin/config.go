@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	udpa "github.com/cncf/xds/go/udpa/type/v1"
-	xds "github.com/cncf/xds/go/xds/type/v3"
+	xdstype "github.com/cncf/xds/go/xds/type/v3"
 	"github.com/envoyproxy/envoy/contrib/golang/filters/network/source/go/pkg/network"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -17,6 +17,7 @@ import (
 	"github.com/metaproxy/metaproxy/config"
 	"github.com/metaproxy/metaproxy/filter"
 	"github.com/metaproxy/metaproxy/proxy"
+	"github.com/metaproxy/metaproxy/xds"
 )
 
 // proxyType is the message a plugin_config TypedStruct must describe.
@@ -26,10 +27,11 @@ var proxyType = (&v1alpha.MetaProtocolProxy{}).ProtoReflect().Descriptor().FullN
 // parser and shared by every connection of the listener. Exactly one of srv
 // and err is set: a listener with a bad config refuses every connection.
 type listenerConfig struct {
-	name string
-	srv  *proxy.Server
-	err  error
-	key  string // the plugin_config it was built from
+	name   string
+	srv    *proxy.Server
+	unbind func() // detaches srv from its management servers
+	err    error
+	key    string // the plugin_config it was built from
 
 	// Guarded by registry.mu: see configs.go.
 	sessions   int
@@ -89,14 +91,24 @@ func compile(value []byte) *listenerConfig {
 	for _, w := range l.Warnings {
 		logger.Warn("metaprotocol: " + w)
 	}
+	node, err := xds.ParseNode(l.XDS.Node)
+	if err != nil {
+		return &listenerConfig{name: l.Name, err: fmt.Errorf("plugin_config: %w", err)}
+	}
+	xdsPool.Configure(node, l.XDS.Servers, l.XDS.ADS) // before New: EDS clusters subscribe as they are built
 	srv, err := proxy.New(l.Proxy, proxy.Options{Dialer: dialer{}, Clusters: clusters, Logger: logger.With("listener", l.Name)})
 	if err != nil {
+		return &listenerConfig{name: l.Name, err: err}
+	}
+	unbind, err := xdsPool.Bind(l, &l.XDS, srv)
+	if err != nil {
+		go srv.Close()
 		return &listenerConfig{name: l.Name, err: err}
 	}
 	if l.MetricsAddress != "" {
 		serveMetrics(l.MetricsAddress)
 	}
-	return &listenerConfig{name: l.Name, srv: srv}
+	return &listenerConfig{name: l.Name, srv: srv, unbind: unbind}
 }
 
 // pluginValue returns the JSON of the MetaProtocolProxy carried by a, an
@@ -110,7 +122,7 @@ func pluginValue(a *anypb.Any) ([]byte, error) {
 	var value *structpb.Struct
 	switch a.MessageName() {
 	case "xds.type.v3.TypedStruct":
-		var ts xds.TypedStruct
+		var ts xdstype.TypedStruct
 		if err := a.UnmarshalTo(&ts); err != nil {
 			return nil, fmt.Errorf("plugin_config: %w", err)
 		}

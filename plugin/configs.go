@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/xds"
 )
 
 // Envoy's SDK keeps every listener config it parsed for the life of the
@@ -18,8 +19,15 @@ import (
 // newest config of its listener. Clusters are shared by content across all
 // configs through one cluster manager.
 
-// clusters is the process's cluster manager.
-var clusters = cluster.NewManager(logger)
+// clusters is the process's cluster manager; xdsPool holds the process's
+// xDS clients, one per management server, shared by every config, and
+// feeds EDS clusters their endpoints.
+var (
+	clusters = cluster.NewManager(logger)
+	xdsPool  = xds.NewPool(logger)
+)
+
+func init() { clusters.SetDiscovery(xdsPool.Discovery) }
 
 var registry = configRegistry{byKey: map[string]*listenerConfig{}, latest: map[string]*listenerConfig{}}
 
@@ -99,5 +107,8 @@ func (r *configRegistry) closeIfDone(lc *listenerConfig) {
 		delete(r.byKey, lc.key)
 	}
 	logger.Info("metaprotocol: superseded listener config released", "stat_prefix", lc.name)
-	go lc.srv.Close() // off Envoy's worker: it closes every connection of every pool
+	go func() { // off Envoy's worker: it closes every connection of every pool
+		lc.unbind()
+		lc.srv.Close()
+	}()
 }

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/metaproxy/metaproxy/admin"
+	"github.com/metaproxy/metaproxy/cluster"
 )
 
 // Envoy's admin cannot show the Go engine's metrics, so the plugin serves
-// them itself, as Prometheus text (and Envoy's /stats text), on the address plugin_config's
+// them itself (and its /config_dump and /clusters), as Prometheus text (and Envoy's /stats text), on the address plugin_config's
 // metrics_address names (the first listener config that sets one opens
 // it; every listener's metrics are served there). Istio scrapes it when the
 // pod says so (prometheus.io/scrape, prometheus.io/port and
@@ -45,6 +46,8 @@ func serveMetrics(addr string) {
 	mux.Handle("/metrics", h)
 	mux.Handle("/stats/prometheus", h)
 	mux.Handle("/stats", admin.StatsHandler(registry.sources))
+	mux.Handle("/config_dump", admin.ConfigDumpHandler(admin.Dump{Dynamic: xdsPool.ConfigDump}))
+	mux.Handle("/clusters", admin.ClustersHandler(func() []*cluster.Cluster { return admin.ClustersOf(registry.sources()) }))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	logger.Info("metaprotocol: serving metrics", "metrics_address", l.Addr().String())

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/metaproxy/metaproxy/admin"
 	_ "github.com/metaproxy/metaproxy/builtin"
 	"github.com/metaproxy/metaproxy/cluster"
@@ -27,6 +30,7 @@ import (
 	"github.com/metaproxy/metaproxy/filter"
 	"github.com/metaproxy/metaproxy/proxy"
 	"github.com/metaproxy/metaproxy/standalone"
+	"github.com/metaproxy/metaproxy/xds"
 )
 
 func main() {
@@ -65,7 +69,15 @@ func run() error {
 
 	var listeners []*standalone.Listener
 	var sources []admin.Source
+	node, err := xds.ParseNode(bs.XDS.Node)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	pool := xds.NewPool(log) // one client per management server, shared by every listener
+	defer pool.Close()
+	pool.Configure(node, bs.XDS.Servers, bs.XDS.ADS)
 	clusters := cluster.NewManager(log) // shared by every listener
+	clusters.SetDiscovery(pool.Discovery)
 	for _, l := range bs.Listeners {
 		maxBuf := l.Proxy.MaxBufferedBytes
 		if maxBuf <= 0 {
@@ -73,6 +85,9 @@ func run() error {
 		}
 		srv, err := proxy.New(l.Proxy, proxy.Options{Dialer: standalone.NewDialer(maxBuf), Clusters: clusters, Logger: log.With("listener", l.Name)})
 		if err != nil {
+			return fmt.Errorf("listener %q: %w", l.Name, err)
+		}
+		if _, err := pool.Bind(l, &bs.XDS, srv); err != nil {
 			return fmt.Errorf("listener %q: %w", l.Name, err)
 		}
 		ln, err := net.Listen("tcp", l.Address)
@@ -91,7 +106,7 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("admin: %w", err)
 		}
-		adminSrv = &http.Server{Handler: admin.Handler(sources, func() bool { return !draining.Load() }), ReadHeaderTimeout: 5 * time.Second}
+		adminSrv = &http.Server{Handler: admin.Handler(sources, func() bool { return !draining.Load() }, admin.Dump{Bootstrap: bootstrapJSON(data), Dynamic: pool.ConfigDump}), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = adminSrv.Serve(aln) }()
 		log.Info("admin listening", "address", aln.Addr().String())
 	}
@@ -127,4 +142,13 @@ func run() error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// bootstrapJSON is the bootstrap file as JSON, for /config_dump.
+func bootstrapJSON(data []byte) json.RawMessage {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil
+	}
+	return js
 }
