@@ -107,6 +107,7 @@ func LoadBootstrap(data []byte, filterEnv filter.Env) (*Bootstrap, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap: listener %q: %w", l.name, err)
 		}
+		cfg.DynamicClusters = b.XDS.CDS != nil
 		if l.bufferLimit > 0 {
 			cfg.MaxBufferedBytes = l.bufferLimit
 		}

@@ -228,6 +228,7 @@ func ParsePluginConfig(value []byte, filterEnv filter.Env) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin_config: %w", err)
 	}
+	cfg.DynamicClusters = x.CDS != nil
 	_, x.Servers = splitServers(clusters)
 	return &Listener{Name: p.GetStatPrefix(), Proxy: cfg, Warnings: append(warn, w...), MetricsAddress: metricsAddress, RDS: p.GetRds(), XDS: x}, nil
 }

@@ -39,6 +39,10 @@ type Config struct {
 	Routes *router.Table
 	// Clusters are the clusters the routes refer to.
 	Clusters []cluster.Config
+	// DynamicClusters: more clusters come from a control plane (CDS, see
+	// Server.SetClusters), so a route may name a cluster that is not there
+	// yet; its requests get the native cluster-not-found error.
+	DynamicClusters bool
 	// IdleTimeout closes a downstream connection that sent nothing and had
 	// no request in flight for that long. Zero disables it.
 	IdleTimeout time.Duration

@@ -101,7 +101,7 @@ func New(cfg Config, o Options) (*Server, error) {
 		s.stats.PanicsContained.Add(1)
 		s.log.Error("panic contained", "where", "filter", "filter", name, "panic", p)
 	})
-	if err := s.swap(chain, cfg.Routes, true); err != nil {
+	if err := s.swap(chain, cfg.Routes, !cfg.DynamicClusters); err != nil {
 		s.releaseAll(refs)
 		return nil, err
 	}
@@ -112,11 +112,12 @@ func New(cfg Config, o Options) (*Server, error) {
 // SetRoutes swaps the route table under live traffic: requests decoded from
 // now on use t; requests decoded before keep the table they were decoded
 // under.
-// Every cluster t names must exist.
+// Every cluster t names must exist, unless the config's DynamicClusters
+// says more come from CDS.
 func (s *Server) SetRoutes(t *router.Table) error {
 	s.swapMu.Lock()
 	defer s.swapMu.Unlock()
-	return s.swap(s.snap.Load().chain, t, true)
+	return s.swap(s.snap.Load().chain, t, !s.cfg.DynamicClusters)
 }
 
 // SetDiscoveredRoutes is SetRoutes for routes from a control plane (RDS):

@@ -55,8 +55,12 @@ func PluginBootstrap(standalone []byte, libraryPath string) ([]byte, error) {
 	// plugin's metrics_address (served once per process).
 	metricsAddress := adminAddress(doc)
 	delete(doc, "admin")
-	// The bootstrap's node identity is the plugin's plugin_config node.
+	// The bootstrap's node identity is the plugin's plugin_config node, and
+	// its dynamic_resources (CDS, ADS) are plugin_config's: Envoy's own
+	// would drive Envoy, not the plugin.
 	node := doc["node"]
+	dynamic := doc["dynamic_resources"]
+	delete(doc, "dynamic_resources")
 	for i, l := range listeners {
 		lm, _ := l.(map[string]any)
 		chains, _ := lm["filter_chains"].([]any)
@@ -79,6 +83,9 @@ func PluginBootstrap(standalone []byte, libraryPath string) ([]byte, error) {
 				}
 				if node != nil {
 					value["node"] = node
+				}
+				if dynamic != nil {
+					value["dynamic_resources"] = dynamic
 				}
 				filters[k] = map[string]any{
 					"name": GolangFilter,

@@ -21,6 +21,8 @@ type Bootstrap struct {
 	AdminPort int // 0: no admin section
 	Listeners []Listener
 	Clusters  []Cluster
+	// Top adds top-level sections (node, dynamic_resources).
+	Top map[string]any
 }
 
 // Listener is one listener whose only filter is a MetaProtocolProxy.
@@ -114,6 +116,9 @@ func (b Bootstrap) Render() (string, error) {
 	if b.AdminPort != 0 {
 		top["admin"] = map[string]any{"address": socketAddress("127.0.0.1", b.AdminPort)}
 	}
+	for k, v := range b.Top {
+		top[k] = v
+	}
 	out, err := yaml.Marshal(top)
 	return string(out), err
 }
@@ -190,6 +195,9 @@ func (p MetaProtocolProxy) tree(listener string) map[string]any {
 	}
 	for k, v := range p.Extra {
 		t[k] = v
+	}
+	if _, ok := p.Extra["rds"]; ok { // routes from RDS: no route_config (a oneof)
+		delete(t, "route_config")
 	}
 	return t
 }
