@@ -202,6 +202,13 @@ func ParsePluginConfig(value []byte, filterEnv filter.Env) (*Listener, error) {
 		}
 		delete(doc, "dynamic_resources")
 	}
+	if a, ok := doc["envoy_admin"]; ok {
+		var err error
+		if x.EnvoyAdmin, err = parseEnvoyAdmin(a); err != nil {
+			return nil, fmt.Errorf("plugin_config: %w", err)
+		}
+		delete(doc, "envoy_admin")
+	}
 	var metricsAddress string
 	if m, ok := doc["metrics_address"]; ok {
 		if err := json.Unmarshal(m, &metricsAddress); err != nil {
@@ -228,7 +235,7 @@ func ParsePluginConfig(value []byte, filterEnv filter.Env) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin_config: %w", err)
 	}
-	cfg.DynamicClusters = x.CDS != nil
+	cfg.DynamicClusters = x.CDS != nil || x.EnvoyAdmin != nil
 	_, x.Servers = splitServers(clusters)
 	return &Listener{Name: p.GetStatPrefix(), Proxy: cfg, Warnings: append(warn, w...), MetricsAddress: metricsAddress, RDS: p.GetRds(), XDS: x}, nil
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -24,10 +26,45 @@ type XDS struct {
 	ADS *cluster.ConfigSource
 	// CDS is dynamic_resources.cds_config; nil: the clusters are static.
 	CDS *cluster.ConfigSource
+	// EnvoyAdmin is plugin_config's envoy_admin: Envoy's own clusters and
+	// endpoints, read from its admin API (plugin only); nil for none.
+	EnvoyAdmin *EnvoyAdmin
+}
+
+// EnvoyAdmin is the plugin's Envoy admin endpoint source: plugin_config's
+// envoy_admin {address, refresh_interval}.
+type EnvoyAdmin struct {
+	Address  string        // "127.0.0.1:15000", Envoy's admin
+	Interval time.Duration // DefaultEnvoyAdminInterval when zero
+}
+
+// DefaultEnvoyAdminInterval is how often Envoy's clusters are read.
+const DefaultEnvoyAdminInterval = 5 * time.Second
+
+func parseEnvoyAdmin(raw json.RawMessage) (*EnvoyAdmin, error) {
+	var a struct {
+		Address         string          `json:"address"`
+		RefreshInterval json.RawMessage `json:"refresh_interval"`
+	}
+	if err := strict(raw, &a); err != nil {
+		return nil, fmt.Errorf("envoy_admin: %w", err)
+	}
+	if _, _, err := net.SplitHostPort(a.Address); err != nil {
+		return nil, fmt.Errorf("envoy_admin: address: %w", err)
+	}
+	out := &EnvoyAdmin{Address: a.Address}
+	if a.RefreshInterval != nil {
+		d, err := cluster.ParseDuration(a.RefreshInterval)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("envoy_admin: refresh_interval: want a positive duration such as \"5s\"")
+		}
+		out.Interval = d
+	}
+	return out, nil
 }
 
 // Enabled reports whether anything comes from a management server.
-func (x *XDS) Enabled() bool { return x.ADS != nil || x.CDS != nil }
+func (x *XDS) Enabled() bool { return x.ADS != nil || x.CDS != nil || x.EnvoyAdmin != nil }
 
 // parseDynamic reads dynamic_resources (Envoy's schema, strictly).
 // lds_config is refused: listeners are the host's (the bootstrap's in the

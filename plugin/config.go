@@ -96,6 +96,7 @@ func compile(value []byte) *listenerConfig {
 		return &listenerConfig{name: l.Name, err: fmt.Errorf("plugin_config: %w", err)}
 	}
 	xdsPool.Configure(node, l.XDS.Servers, l.XDS.ADS) // before New: EDS clusters subscribe as they are built
+	xdsPool.ConfigureEnvoyAdmin(l.XDS.EnvoyAdmin)
 	srv, err := proxy.New(l.Proxy, proxy.Options{Dialer: dialer{}, Clusters: clusters, Logger: logger.With("listener", l.Name)})
 	if err != nil {
 		return &listenerConfig{name: l.Name, err: err}

@@ -7,8 +7,8 @@ import (
 )
 
 // Bind attaches a listener's engine to the management servers its
-// configuration names: RDS for its routes, CDS (x.CDS) for its clusters
-// beside the static ones. stop detaches it; call it before closing srv.
+// configuration names: RDS for its routes, CDS (x.CDS) or Envoy's own
+// clusters (x.EnvoyAdmin) beside the static ones. stop detaches it; call it before closing srv.
 func (p *Pool) Bind(l *config.Listener, x *config.XDS, srv *proxy.Server) (stop func(), err error) {
 	var stops []func()
 	stop = func() {
@@ -19,6 +19,14 @@ func (p *Pool) Bind(l *config.Listener, x *config.XDS, srv *proxy.Server) (stop 
 	if x.CDS != nil {
 		s, err := p.WatchClusters(*x.CDS, l.Proxy.Clusters, srv)
 		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, s)
+	}
+	if x.EnvoyAdmin != nil {
+		s, err := p.WatchEnvoyClusters(l.Proxy.Clusters, srv)
+		if err != nil {
+			stop()
 			return nil, err
 		}
 		stops = append(stops, s)

@@ -15,11 +15,15 @@ import (
 // ClusterLoadAssignment, applied with Cluster.Update (which keeps the
 // hosts that stay, with their state). Priorities, weights, health status
 // and locality follow cluster.EndpointsFromProto. Other clusters get
-// nothing (nil stop).
+// nothing (nil stop). A cluster whose eds_config is self (or unset) gets
+// its endpoints from Envoy's admin (the plugin's envoy_admin source).
 func (p *Pool) Discovery(c *cluster.Cluster) (stop func()) {
 	cfg := c.Config()
-	if cfg.Type != cluster.EDS || cfg.EDS == nil || cfg.EDS.Source.Self {
+	if cfg.Type != cluster.EDS || cfg.EDS == nil {
 		return nil
+	}
+	if cfg.EDS.Source.Self {
+		return p.selfEndpoints(c)
 	}
 	cl, err := p.client(cfg.EDS.Source)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/metaproxy/metaproxy/cluster"
+	"github.com/metaproxy/metaproxy/config"
 )
 
 // Pool is a process's xDS clients.
@@ -33,6 +34,9 @@ type Pool struct {
 	servers map[string]cluster.Config // gRPC clusters by name
 	ads     *cluster.ConfigSource     // dynamic_resources.ads_config; nil: none
 	clients map[string]*Client
+
+	adminCfg *config.EnvoyAdmin // the plugin's Envoy admin endpoint source; nil: none
+	admin    *adminSource       // started on first use
 
 	dumps dumps
 }
@@ -60,6 +64,16 @@ func (p *Pool) Configure(node *corev3.Node, servers []cluster.Config, ads *clust
 	}
 	if ads != nil {
 		p.ads = ads
+	}
+}
+
+// ConfigureEnvoyAdmin names the Envoy admin endpoint source (the first
+// configuration that names one wins: a process has one Envoy).
+func (p *Pool) ConfigureEnvoyAdmin(a *config.EnvoyAdmin) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a != nil && p.adminCfg == nil {
+		p.adminCfg = a
 	}
 }
 
@@ -109,7 +123,12 @@ func (p *Pool) Close() {
 	p.mu.Lock()
 	cs := p.clients
 	p.clients = map[string]*Client{}
+	admin := p.admin
+	p.admin = nil
 	p.mu.Unlock()
+	if admin != nil {
+		admin.stop()
+	}
 	for _, c := range cs {
 		c.Close()
 	}

@@ -239,3 +239,46 @@ func testXDSEndpoints(t *testing.T, px harness.Proxy) {
 	}
 	t.Logf("%d calls by 16 callers across %d EDS updates", ok, len(sets))
 }
+
+// TestEnvoyAdminEndpoints (the plugin only): with plugin_config's
+// envoy_admin, the plugin routes to Envoy's own clusters, read from Envoy's
+// admin API (here a fake serving Envoy's /clusters?format=json), and
+// follows its changing host list and health under 16 callers.
+func TestEnvoyAdminEndpoints(t *testing.T) {
+	a, b := harness.StartDubboProvider(t, "A"), harness.StartDubboProvider(t, "B")
+	ea := harness.StartEnvoyAdmin(t)
+	const svc = "outbound|20880||greeter.default.svc.cluster.local"
+	ea.SetCluster(svc, harness.AdminHost{Addr: a.Addr(), Healthy: true})
+	ea.SetCluster("BlackHoleCluster")
+	bs := dubboTraffic(t, []harness.Route{{Name: "all", Match: []harness.Match{ifaceMatch}, Cluster: svc}},
+		map[string]any{"envoy_admin": map[string]any{"address": ea.Addr, "refresh_interval": "100ms"}})
+	addr := harness.ABIHost{}.Start(t, bs.MustRender())
+
+	c := dialRaw(t, addr)
+	if !harness.WaitFor(t, 20*time.Second, func() bool { return servedByIs(c, ident(a)) }) {
+		t.Fatal("Envoy's cluster, read from its admin, never served a call")
+	}
+	dc := startDubboCallers(t, addr, 16)
+	steps := []struct {
+		hosts []harness.AdminHost
+		want  *harness.DubboProvider
+	}{
+		{[]harness.AdminHost{{Addr: b.Addr(), Healthy: true}}, b},
+		{[]harness.AdminHost{{Addr: a.Addr(), Healthy: true}, {Addr: b.Addr(), Healthy: true}}, nil},
+		{[]harness.AdminHost{{Addr: a.Addr(), Healthy: true}, {Addr: b.Addr(), Healthy: false}}, a},
+		{[]harness.AdminHost{{Addr: a.Addr(), Healthy: false}, {Addr: b.Addr(), Healthy: true}}, b},
+	}
+	for i, st := range steps {
+		ea.SetCluster(svc, st.hosts...)
+		if st.want != nil && !harness.WaitFor(t, 10*time.Second, func() bool { return dc.allOn(ident(st.want)) }) {
+			t.Fatalf("step %d: not every caller reached %s", i+1, st.want.Tag)
+		}
+		base := dc.oks()
+		harness.WaitFor(t, 10*time.Second, func() bool { return dc.each(base, 10) })
+	}
+	ok, fails, errs := dc.stop()
+	if fails != 0 {
+		t.Errorf("%d of %d calls failed across Envoy's host changes:\n%s", fails, ok+fails, strings.Join(errs, "\n"))
+	}
+	t.Logf("%d calls by 16 callers across %d host-list changes; %d admin reads", ok, len(steps), ea.Requests())
+}
