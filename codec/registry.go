@@ -1,8 +1,10 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 )
@@ -82,4 +84,22 @@ func Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// DecodeConfig decodes a codec's JSON config (null, {} or an object of v's
+// fields) into v strictly: unknown fields and trailing data are errors.
+// Empty config leaves v as it is.
+func DecodeConfig(config json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(config)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(config))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("trailing data after the JSON object")
+	}
+	return nil
 }

@@ -1,10 +1,8 @@
 package dubbo
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 
 	"github.com/metaproxy/metaproxy/codec"
 )
@@ -44,15 +42,8 @@ func (f factory) NewCodec() codec.Codec { return &Codec{maxFrame: f.MaxFrame} }
 // {"max_frame_bytes": N}; unknown fields are an error.
 func newFromJSON(config json.RawMessage) (codec.Factory, error) {
 	var o Options
-	if len(bytes.TrimSpace(config)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(config))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&o); err != nil {
-			return nil, fmt.Errorf("%s: config: %w", Name, err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, fmt.Errorf("%s: config: trailing data after the JSON object", Name)
-		}
+	if err := codec.DecodeConfig(config, &o); err != nil {
+		return nil, fmt.Errorf("%s: config: %w", Name, err)
 	}
 	return NewFactory(o)
 }
