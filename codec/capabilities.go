@@ -70,3 +70,32 @@ type Prober interface {
 type HeaderCarrier interface {
 	CarriesHeaders(m *Message) bool
 }
+
+// Sided is implemented by a Factory whose codecs must know which side of
+// the proxy they parse (a Redis reply and a Redis command can look alike).
+// The engine makes downstream codecs with SideDownstream and upstream ones
+// with SideUpstream.
+type Sided interface {
+	NewSidedCodec(side Side) Codec
+}
+
+// NewCodecFor returns a codec of f for side: f's sided codec when f is
+// Sided, else f.NewCodec().
+func NewCodecFor(f Factory, side Side) Codec {
+	if s, ok := f.(Sided); ok {
+		return s.NewSidedCodec(side)
+	}
+	return f.NewCodec()
+}
+
+// LocalAnswerer is implemented by codecs whose protocol has requests the
+// proxy answers itself rather than forwarding (Redis' PING, ECHO, SELECT,
+// AUTH, QUIT, HELLO: connection state that must not reach a shared
+// upstream connection). The engine asks it for every decoded request
+// before the filters run.
+type LocalAnswerer interface {
+	// LocalAnswer appends the answer to req and reports whether req is
+	// answered locally (not forwarded), and whether the connection closes
+	// once the answer is written.
+	LocalAnswer(dst []byte, req *Message) (out []byte, answered, closeAfter bool)
+}

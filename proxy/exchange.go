@@ -75,6 +75,9 @@ type exchange struct {
 	// expired: answered with a timeout while a filter held it paused; it is
 	// released when the filter resumes it.
 	expired bool
+	// seq is the exchange's place among its client's answers when they go
+	// back in request order (ordered.go); 0 otherwise.
+	seq uint64
 
 	// The session's list of its exchanges in flight (guarded by the
 	// session's lock), so that a closing client cancels them.
@@ -120,7 +123,7 @@ func (ex *exchange) release() {
 	}
 	ex.owner, ex.snap, ex.cl = nil, nil, nil
 	ex.lb, ex.try, ex.tries, ex.retries, ex.deadline = cluster.LBContext{}, attempt{}, 0, 0, 0
-	ex.paused, ex.unawaited, ex.expired = false, false, false
+	ex.paused, ex.unawaited, ex.expired, ex.seq = false, false, false, 0
 	ex.gen.Add(1)
 	ex.prev, ex.next = nil, nil
 	exchangePool.Put(ex)

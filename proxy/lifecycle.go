@@ -11,6 +11,9 @@ import "time"
 func (ss *Session) finish(ex *exchange) {
 	ss.unlink(ex)
 	ex.endTry()
+	if ex.seq != 0 {
+		ss.done(ex.seq)
+	}
 	if !ex.expired { // an expired exchange left the counts when it expired
 		ss.active--
 		ss.srv.stats.RequestActive.Add(-1)

@@ -69,6 +69,11 @@ func New(cfg Config, o Options) (*Server, error) {
 	if cfg.Routes == nil {
 		cfg.Routes = &router.Table{}
 	}
+	if codec.CapabilitiesOf(cfg.Codec).OrderedResponses {
+		// Answers without ids come back in FIFO order on an upstream
+		// connection: many requests share one (see ordered.go).
+		cfg.Multiplexing = true
+	}
 	if err := cfg.Routes.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy: routes: %w", err)
 	}
@@ -295,8 +300,6 @@ func runnable(c codec.Capabilities) error {
 	switch {
 	case c.Side != codec.SideBoth:
 		why = "parses only one side of a connection"
-	case c.OrderedResponses:
-		why = "needs responses kept in request order"
 	case c.Streams:
 		why = "carries streams"
 	case c.ServerFirst:

@@ -18,12 +18,15 @@ type Session struct {
 
 	mu       sync.Mutex
 	codec    codec.Codec
-	serial   codec.Serial // codec, if it declares the capability
-	buf      []byte       // unconsumed bytes: at most a partial frame
-	wbuf     []byte       // bytes for the client, flushed once per batch
-	queued   bool         // an upstream batch will flush wbuf
-	dirty    []*upstream  // upstreams with requests to flush
-	edit     codec.Edit   // reused: an Edit passed to a codec escapes
+	serial   codec.Serial        // codec, if it declares the capability
+	local    codec.LocalAnswerer // codec, if it answers some requests itself
+	order                        // answers in request order (ordered.go), when ordered
+	ordered  bool
+	buf      []byte      // unconsumed bytes: at most a partial frame
+	wbuf     []byte      // bytes for the client, flushed once per batch
+	queued   bool        // an upstream batch will flush wbuf
+	dirty    []*upstream // upstreams with requests to flush
+	edit     codec.Edit  // reused: an Edit passed to a codec escapes
 	closed   bool
 	readDone bool      // the client half-closed: no more requests
 	draining bool      // the listener shuts down: close once idle
@@ -41,8 +44,10 @@ type Session struct {
 
 // NewSession starts a session for a new downstream connection c.
 func (s *Server) NewSession(c transport.Conn, remote string) *Session {
-	ss := &Session{srv: s, conn: c, remote: remote, codec: s.cfg.Codec.NewCodec(), lastData: s.now()}
+	ss := &Session{srv: s, conn: c, remote: remote, codec: codec.NewCodecFor(s.cfg.Codec, codec.SideDownstream), lastData: s.now()}
 	ss.serial, _ = ss.codec.(codec.Serial)
+	ss.local, _ = ss.codec.(codec.LocalAnswerer)
+	ss.ordered = codec.CapabilitiesOf(s.cfg.Codec).OrderedResponses
 	s.stats.CxTotal.Add(1)
 	s.stats.CxActive.Add(1)
 	if s.cfg.IdleTimeout > 0 {
@@ -171,6 +176,12 @@ func (ss *Session) frame(f []byte) {
 		ex.release()
 	case codec.KindRequest, codec.KindOneway:
 		s.stats.RequestDecodingSuccess.Add(1)
+		if ss.local != nil && ss.answerLocally(ex) {
+			return
+		}
+		if ss.ordered && ex.req.Kind == codec.KindRequest {
+			ex.seq = ss.nextSeq()
+		}
 		if ss.overloaded(ex) {
 			ex.release()
 			return
@@ -249,6 +260,7 @@ func (ss *Session) localReply(ex *exchange, e *codec.Error) {
 		n := len(ss.wbuf)
 		ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req, e)
 		ex.x.Outcome.BytesOut = len(ss.wbuf) - n
+		ss.place(ex, n)
 	}
 	ss.finish(ex)
 }
@@ -316,6 +328,7 @@ func (ss *Session) respond(ex *exchange) {
 	}
 	ss.wbuf = out
 	ex.x.Outcome.BytesOut = len(out) - n
+	ss.place(ex, n)
 	s.stats.Response.Add(1)
 	if ex.resp.Status == codec.StatusOK {
 		s.stats.ResponseSuccess.Add(1)

@@ -130,7 +130,8 @@ func (p *pool) dial() (*upstream, error) {
 		return nil, codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s unavailable: %d connect failures, next attempt in %v",
 			p.addr, p.host.ConnectFailures(), p.host.BackingOff(now).Round(time.Millisecond))
 	}
-	u := &upstream{pool: p, srv: p.srv, codec: p.srv.cfg.Codec.NewCodec(), pending: map[uint64]*exchange{}}
+	u := &upstream{pool: p, srv: p.srv, codec: codec.NewCodecFor(p.srv.cfg.Codec, codec.SideUpstream), pending: map[uint64]*exchange{},
+		fifo: codec.CapabilitiesOf(p.srv.cfg.Codec).OrderedResponses}
 	p.srv.stats.UpstreamCxTotal.Add(1)
 	p.srv.trackUpstream(u, true)
 	u.timer = time.AfterFunc(p.timeout, u.connectTimeout)
@@ -228,9 +229,13 @@ type upstream struct {
 	// connecting counts the requests queued while u connects, each holding
 	// one of the cluster's max_pending_requests.
 	connecting int
-	scratch    []byte
-	rbuf       []byte
-	edit       codec.Edit // reused: an Edit passed to a codec escapes
+	// fifo: answers carry no id and come in request order; a request's id
+	// here is its place in that order, and answered counts the answers.
+	fifo     bool
+	answered uint64
+	scratch  []byte
+	rbuf     []byte
+	edit     codec.Edit // reused: an Edit passed to a codec escapes
 
 	// Used by OnData only; the host never calls OnData concurrently.
 	spare     codec.Message
@@ -271,7 +276,7 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 	*edit = codec.Edit{Headers: ex.x.RequestHeaders}
 	if u.pool.mux && twoway {
 		u.nextID++
-		edit.SetID, edit.ID = true, u.nextID
+		edit.SetID, edit.ID = !u.fifo, u.nextID
 	}
 	out, err := s.encode(u.codec, u.wbuf, &ex.req, edit)
 	if err != nil {
@@ -492,6 +497,10 @@ func (u *upstream) frame(f []byte) error {
 		return nil
 	}
 	id := u.spare.ID
+	if u.fifo {
+		u.answered++
+		id = u.answered
+	}
 	ex := u.pending[id]
 	if ex == nil && !u.pool.mux && len(u.pending) == 1 {
 		// One request per connection: the response is the answer to it

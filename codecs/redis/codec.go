@@ -41,9 +41,10 @@ const KeyKey = "key"
 // redis-server does (an array of bulk strings, or else an inline command).
 // Factory.NewCodecFor makes a codec of a fixed side.
 type Codec struct {
-	o    Options
-	side codec.Side
-	sc   scanner
+	o      Options
+	side   codec.Side
+	sc     scanner
+	authed bool // the client passed AUTH (downstream_auth_password)
 }
 
 var (

@@ -48,6 +48,10 @@ type Options struct {
 	// MaxElements is the largest element count an aggregate may announce.
 	// Zero means DefaultMaxElements.
 	MaxElements int `json:"max_elements,omitempty"`
+	// DownstreamAuthPassword, when set, is the password clients must give
+	// with AUTH before any other command (Envoy redis_proxy's
+	// downstream_auth_password; see LocalAnswer).
+	DownstreamAuthPassword string `json:"downstream_auth_password,omitempty"`
 }
 
 // Factory makes Redis codecs. It is safe for concurrent use.
