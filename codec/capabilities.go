@@ -99,3 +99,25 @@ type LocalAnswerer interface {
 	// once the answer is written.
 	LocalAnswer(dst []byte, req *Message) (out []byte, answered, closeAfter bool)
 }
+
+// Fanout is implemented by codecs whose requests may name keys that live
+// on different hosts of a hash-balanced cluster (Redis' MGET, MSET, DEL,
+// EXISTS, UNLINK, TOUCH): when the route hashes on FanoutKey, the engine
+// splits such a request into one part per host and merges the parts'
+// answers into the client's answer.
+type Fanout interface {
+	// FanoutKey names the metadata key the codec sets to a request's
+	// (first) shard key.
+	FanoutKey() string
+	// FanoutKeys appends the shard key of each key group of req to dst,
+	// as FanoutKey's value would be for a request of that group alone; ok
+	// is false when req does not split (it is routed whole).
+	FanoutKeys(dst []string, req *Message) (keys []string, ok bool)
+	// FanoutPart appends the request made of req's key groups groups, in
+	// that order.
+	FanoutPart(dst []byte, req *Message, groups []int) ([]byte, error)
+	// FanoutMerge appends req's answer made of answers[i], the answer to
+	// the part of the groups parts[i]. An error means a part's answer was
+	// not what the protocol answers.
+	FanoutMerge(dst []byte, req *Message, parts [][]int, answers [][]byte) ([]byte, error)
+}

@@ -78,6 +78,9 @@ type exchange struct {
 	// seq is the exchange's place among its client's answers when they go
 	// back in request order (ordered.go); 0 otherwise.
 	seq uint64
+	// part is the exchange's index among the parts of a split request
+	// (fanout.go).
+	part int
 
 	// The session's list of its exchanges in flight (guarded by the
 	// session's lock), so that a closing client cancels them.
@@ -123,7 +126,7 @@ func (ex *exchange) release() {
 	}
 	ex.owner, ex.snap, ex.cl = nil, nil, nil
 	ex.lb, ex.try, ex.tries, ex.retries, ex.deadline = cluster.LBContext{}, attempt{}, 0, 0, 0
-	ex.paused, ex.unawaited, ex.expired, ex.seq = false, false, false, 0
+	ex.paused, ex.unawaited, ex.expired, ex.seq, ex.part = false, false, false, 0, 0
 	ex.gen.Add(1)
 	ex.prev, ex.next = nil, nil
 	exchangePool.Put(ex)

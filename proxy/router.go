@@ -39,6 +39,16 @@ func (ss *Session) route(ex *exchange) {
 		ex.deadline = ex.x.Start.Add(r.Timeout).UnixNano()
 	}
 	ex.lb = lbContext(r, &ex.req.Meta)
+	if f := ss.fanout; f != nil && ex.req.Kind == codec.KindRequest && hashesOn(r, f.FanoutKey()) {
+		if _, ok := ex.req.Meta.Get(f.FanoutKey()); !ok && len(ex.cl.cl.Hosts()) > 1 {
+			ss.localReply(ex, codec.Errorf(codec.ErrBadRequest, "metaproxy: %s has no key to shard on; it is not run across the shards of cluster %q",
+				ex.req.Meta.Value(codec.KeyMethod), ex.x.Cluster))
+			return
+		}
+		if ss.split(ex, r, f) {
+			return
+		}
+	}
 	if len(r.Mirrors) > 0 {
 		ss.mirror(ex, r)
 	}

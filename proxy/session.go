@@ -20,6 +20,7 @@ type Session struct {
 	codec    codec.Codec
 	serial   codec.Serial        // codec, if it declares the capability
 	local    codec.LocalAnswerer // codec, if it answers some requests itself
+	fanout   codec.Fanout        // codec, if its requests may split across hosts
 	order                        // answers in request order (ordered.go), when ordered
 	ordered  bool
 	buf      []byte      // unconsumed bytes: at most a partial frame
@@ -47,6 +48,7 @@ func (s *Server) NewSession(c transport.Conn, remote string) *Session {
 	ss := &Session{srv: s, conn: c, remote: remote, codec: codec.NewCodecFor(s.cfg.Codec, codec.SideDownstream), lastData: s.now()}
 	ss.serial, _ = ss.codec.(codec.Serial)
 	ss.local, _ = ss.codec.(codec.LocalAnswerer)
+	ss.fanout, _ = ss.codec.(codec.Fanout)
 	ss.ordered = codec.CapabilitiesOf(s.cfg.Codec).OrderedResponses
 	s.stats.CxTotal.Add(1)
 	s.stats.CxActive.Add(1)

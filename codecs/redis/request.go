@@ -155,7 +155,9 @@ func decodeRequest(a *argIter, msg *codec.Message) error {
 	msg.Meta.Set(codec.KeyMethod, cmd.name)
 	var r [maxRanges]keyRange
 	if n := cmd.resolve(a, r[:0]); len(n) > 0 {
-		msg.Meta.Set(KeyKey, alias(a.bytes(n[0].first)))
+		k := a.bytes(n[0].first)
+		msg.Meta.Set(KeyKey, alias(k))
+		msg.Meta.Set(KeyHash, alias(HashTag(k)))
 	}
 	return nil
 }

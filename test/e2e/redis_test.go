@@ -23,7 +23,7 @@ import (
 // redisBootstrap is one Redis listener whose route sends every command to
 // cluster "shards", hashed by its key when there are several servers.
 func redisBootstrap(t *testing.T, servers []string, extra map[string]any) harness.Bootstrap {
-	route := harness.Route{Name: "all", Cluster: "shards", Extra: map[string]any{"hash_policy": []any{"key"}}}
+	route := harness.Route{Name: "all", Cluster: "shards", Extra: map[string]any{"hash_policy": []any{"hash_key"}}}
 	cl := harness.Cluster{Name: "shards", Endpoints: servers, LBPolicy: "RING_HASH"}
 	return harness.Bootstrap{Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
 		StatPrefix: "redis", Protocol: "redis", Codec: "metaproxy.codec.redis", Routes: []harness.Route{route}, Extra: extra,
@@ -42,6 +42,8 @@ func TestRedis(t *testing.T) {
 		t.Run(px.Name(), func(t *testing.T) {
 			t.Run("redis-benchmark", func(t *testing.T) { testRedisBenchmark(t, px) })
 			t.Run("sharded pipeline", func(t *testing.T) { testRedisShardedPipeline(t, px) })
+			t.Run("multi-key commands over shards", func(t *testing.T) { testRedisMultiKey(t, px) })
+			t.Run("killed shard", func(t *testing.T) { testRedisKilledShard(t, px) })
 		})
 	}
 }
@@ -127,4 +129,119 @@ func testRedisShardedPipeline(t *testing.T, px harness.Proxy) {
 	if err := c.Do(ctx, "SELECT", "1").Err(); err == nil {
 		t.Error("SELECT 1 was accepted: the proxy serves database 0 only")
 	}
+}
+
+// startShards starts n redis-servers and a proxy sharding over them.
+func startShards(t *testing.T, px harness.Proxy, n int) (proxy *redis.Client, shards []*harness.Redis, direct []*redis.Client) {
+	var addrs []string
+	for range n {
+		r := harness.StartRedisProcess(t)
+		shards, addrs = append(shards, r), append(addrs, r.Addr)
+		direct = append(direct, redisClient(t, r.Addr))
+	}
+	return redisClient(t, px.Start(t, redisBootstrap(t, addrs, nil).MustRender())), shards, direct
+}
+
+// shardOf returns the index of the shard holding key, -1 for none.
+func shardOf(t *testing.T, direct []*redis.Client, key string) int {
+	for i, d := range direct {
+		if n, err := d.Exists(context.Background(), key).Result(); err == nil && n == 1 {
+			return i
+		}
+	}
+	return -1
+}
+
+// testRedisMultiKey: MSET, MGET, DEL and EXISTS over keys on every shard,
+// split by shard and merged in order; hash tags keep keys together;
+// commands without a key to shard on get a clear error.
+func testRedisMultiKey(t *testing.T, px harness.Proxy) {
+	c, _, direct := startShards(t, px, 3)
+	ctx := context.Background()
+	var kv []any
+	var keys []string
+	for i := range 30 {
+		k := fmt.Sprintf("mk:%d", i)
+		keys, kv = append(keys, k), append(kv, k, fmt.Sprintf("v%d", i))
+	}
+	if err := c.MSet(ctx, kv...).Err(); err != nil {
+		t.Fatalf("MSET of 30 keys over three shards: %v", err)
+	}
+	on := map[int]int{}
+	for _, k := range keys {
+		on[shardOf(t, direct, k)]++
+	}
+	if len(on) != 3 || on[-1] != 0 {
+		t.Fatalf("MSET's keys per shard %v: want every key on one of the three shards, each shard some", on)
+	}
+	vals, err := c.MGet(ctx, append(keys, "mk:missing")...).Result()
+	if err != nil || len(vals) != 31 {
+		t.Fatalf("MGET: %v (%d values)", err, len(vals))
+	}
+	for i, v := range vals[:30] {
+		if v != fmt.Sprintf("v%d", i) {
+			t.Fatalf("MGET value %d = %v: out of order", i, v)
+		}
+	}
+	if vals[30] != nil {
+		t.Errorf("MGET of a missing key gave %v, want nil", vals[30])
+	}
+	if n, err := c.Exists(ctx, keys...).Result(); err != nil || n != 30 {
+		t.Errorf("EXISTS over three shards = %d, %v; want 30", n, err)
+	}
+	if n, err := c.Del(ctx, keys[:10]...).Result(); err != nil || n != 10 {
+		t.Errorf("DEL of 10 keys over the shards = %d, %v; want 10", n, err)
+	}
+	if err := c.MSet(ctx, "{user1}:a", "1", "{user1}:b", "2", "{user1}:c", "3").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b, cc := shardOf(t, direct, "{user1}:a"), shardOf(t, direct, "{user1}:b"), shardOf(t, direct, "{user1}:c"); a < 0 || a != b || b != cc {
+		t.Errorf("keys of one hash tag on shards %d, %d, %d: want one shard", a, b, cc)
+	}
+	for _, cmd := range [][]any{{"KEYS", "*"}, {"FLUSHALL"}, {"MULTI"}} {
+		if err := c.Do(ctx, cmd...).Err(); err == nil || !strings.Contains(err.Error(), "shard") {
+			t.Errorf("%v across shards: %v, want an error saying it is not run across shards", cmd, err)
+		}
+	}
+}
+
+// testRedisKilledShard: with one of three shards killed, commands on its
+// keys get Redis errors and every other key still works.
+func testRedisKilledShard(t *testing.T, px harness.Proxy) {
+	c, shards, direct := startShards(t, px, 3)
+	ctx := context.Background()
+	var keys []string
+	for i := range 60 {
+		k := fmt.Sprintf("ks:%d", i)
+		if err := c.Set(ctx, k, "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	where := map[string]int{}
+	for _, k := range keys {
+		where[k] = shardOf(t, direct, k)
+	}
+	shards[1].Kill()
+	var failedOnDead, okElsewhere int
+	for _, k := range keys {
+		_, err := c.Get(ctx, k).Result()
+		switch {
+		case where[k] == 1 && err != nil:
+			if !strings.HasPrefix(err.Error(), "ERR ") {
+				t.Errorf("GET %s on the killed shard: %v, want a Redis error reply", k, err)
+			}
+			failedOnDead++
+		case where[k] == 1:
+			t.Errorf("GET %s on the killed shard succeeded", k)
+		case err != nil:
+			t.Errorf("GET %s on a live shard: %v", k, err)
+		default:
+			okElsewhere++
+		}
+	}
+	if failedOnDead == 0 || okElsewhere == 0 {
+		t.Errorf("%d keys failed on the killed shard, %d succeeded elsewhere", failedOnDead, okElsewhere)
+	}
+	t.Logf("killed shard: %d keys failed with Redis errors, %d keys on the live shards answered", failedOnDead, okElsewhere)
 }
