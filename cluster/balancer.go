@@ -12,6 +12,10 @@ type LBContext struct {
 	Hash    uint64 // the request's hash key (route hash_policy); valid when HasHash
 	HasHash bool
 	Exclude *Host // a host to avoid (a retry's failed host); nil for none
+	// Sticky: the hash's own host, healthy or not. For sharded data stores
+	// (Redis shards) a key lives on its host: when that host is down its
+	// keys must fail, not move to a host that does not have them.
+	Sticky bool
 	// panic: too few hosts are healthy (healthy_panic_threshold), so
 	// health checks and outlier ejections are ignored (Cluster.Pick sets it).
 	panic bool
@@ -81,6 +85,9 @@ func CombineHash(acc uint64, h uint64, first bool) uint64 {
 func (c *LBContext) usable(h *Host, now time.Time) bool {
 	if h == c.Exclude {
 		return false
+	}
+	if c.Sticky {
+		return true
 	}
 	if c.panic {
 		return h.reachable(now)

@@ -15,7 +15,10 @@ import (
 // parts' answers are merged into the client's answer, in its place among
 // the client's answers. A part that fails fails the whole request with
 // that part's error (as Redis Cluster proxies answer): the other hosts'
-// keys may have been written. Parts are not retried or mirrored and do not
+// keys may have been written. A route that shards on the codec's key sticks
+// to each key's host (cluster.LBContext.Sticky): when a shard is down its
+// keys fail rather than move to a shard that does not have them. Parts are
+// not retried or mirrored and do not
 // take the cluster's max_requests; they count as upstream requests of
 // their hosts (least request, outlier detection, upstream_rq_time).
 
@@ -96,7 +99,7 @@ func (ss *Session) split(ex *exchange, r *router.Route, f codec.Fanout) bool {
 // alone: the route's hash policy with the group's shard key in place of
 // the request's.
 func partLB(r *router.Route, md *codec.Metadata, key, value string) cluster.LBContext {
-	var c cluster.LBContext
+	c := cluster.LBContext{Sticky: true}
 	for _, k := range r.HashPolicy {
 		v, ok := md.Get(k)
 		if k == key {

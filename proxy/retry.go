@@ -15,7 +15,8 @@ import (
 // one, holds one of the cluster's max_retries while it is in flight, and
 // never outlives the request's deadline. The request's bytes are kept
 // until the exchange ends and the client's request id is restored on the
-// answer whichever try gives it.
+// answer whichever try gives it. Sticky requests (a key of a sharded data
+// store, cluster.LBContext.Sticky) are never retried elsewhere.
 
 // retry sends ex again after its attempt failed (f) or was answered with a
 // server failure (f nil); it reports false, leaving ex to the caller, when
@@ -24,6 +25,9 @@ func (ss *Session) retry(ex *exchange, f *failure) bool {
 	s := ss.srv
 	if ss.closed || ex.unawaited || ex.cl == nil {
 		return false
+	}
+	if ex.lb.Sticky {
+		return false // a sharded key lives on its host: no other host has it
 	}
 	builtin := f != nil && f.cause == causeConnect && ex.tries == 1 && len(ex.cl.cl.Hosts()) > 1
 	if !builtin && !ss.policyRetries(ex, f) {

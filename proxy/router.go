@@ -40,6 +40,7 @@ func (ss *Session) route(ex *exchange) {
 	}
 	ex.lb = lbContext(r, &ex.req.Meta)
 	if f := ss.fanout; f != nil && ex.req.Kind == codec.KindRequest && hashesOn(r, f.FanoutKey()) {
+		ex.lb.Sticky = true // a key lives on its shard (see fanout.go)
 		if _, ok := ex.req.Meta.Get(f.FanoutKey()); !ok && len(ex.cl.cl.Hosts()) > 1 {
 			ss.localReply(ex, codec.Errorf(codec.ErrBadRequest, "metaproxy: %s has no key to shard on; it is not run across the shards of cluster %q",
 				ex.req.Meta.Value(codec.KeyMethod), ex.x.Cluster))
