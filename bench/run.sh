@@ -40,6 +40,10 @@ echo "==> scale: route matching (10 / 1,000 / 10,000 routes), endpoints (pick, u
 go test -run '^$' -bench 'MatchScale' -benchmem -count 1 ./router
 go test -run '^$' -bench 'ScalePick|ScaleUpdate' -benchtime 200x -benchmem -count 1 ./cluster
 (cd test && go test -run '^$' -bench IdleConnections -benchtime 1x -count 1 ./bench)
+go test -run '^$' -bench 'RDSUpdate|EDSUpdate' -benchtime 20x -benchmem -count 1 ./xds
+
+echo "==> Redis: redis-benchmark direct and through metaproxy, same run (ratios, proxy CPU per command)"
+(cd test && go test -run '^$' -bench Redis -benchtime 1x -count 1 ./bench)
 
 echo "==> side-by-side load benchmark (builds the peers, metaproxy, the ABI host and metaprotocol.so first)"
 args=(-sidebyside -out "$out" -micro "$micro")
