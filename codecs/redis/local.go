@@ -23,6 +23,7 @@ func (f *Factory) NewSidedCodec(side codec.Side) codec.Codec { return f.NewCodec
 //	AUTH [user] pw      checked against downstream_auth_password
 //	HELLO ...           -NOPROTO: clients (go-redis v9) fall back to RESP2
 //	CLIENT SETNAME|SETINFO  +OK (the name stays at the proxy)
+//	SUBSCRIBE, MULTI, BLPOP... an error: they need a connection of their own (see bound)
 //
 // With downstream_auth_password set, every other command of a client that
 // has not authenticated gets -NOAUTH.
@@ -46,6 +47,9 @@ func (c *Codec) LocalAnswer(dst []byte, req *codec.Message) ([]byte, bool, bool)
 	if c.o.DownstreamAuthPassword != "" && !c.authed {
 		return AppendError(dst, "NOAUTH Authentication required."), true, false
 	}
+	if bound[name] || (name == "XREAD" || name == "XREADGROUP") && hasBlock(a) {
+		return AppendError(dst, "ERR "+name+" is not supported through metaproxy: it needs an upstream connection of its own, and upstream connections are shared"), true, false
+	}
 	switch name {
 	case "PING":
 		return PingReply(dst, req), true, false
@@ -67,6 +71,26 @@ func (c *Codec) LocalAnswer(dst []byte, req *codec.Message) ([]byte, bool, bool)
 		}
 	}
 	return dst, false, false
+}
+
+// bound are the commands that hold a connection in a state other clients'
+// commands must not see (subscriptions, transactions, blocking pops, the
+// replication stream): refused, since upstream connections are shared.
+var bound = map[string]bool{
+	"SUBSCRIBE": true, "PSUBSCRIBE": true, "SSUBSCRIBE": true, "UNSUBSCRIBE": true, "PUNSUBSCRIBE": true, "SUNSUBSCRIBE": true,
+	"MONITOR": true, "MULTI": true, "EXEC": true, "DISCARD": true, "WATCH": true, "UNWATCH": true, "RESET": true,
+	"BLPOP": true, "BRPOP": true, "BRPOPLPUSH": true, "BLMOVE": true, "BLMPOP": true, "BZPOPMIN": true, "BZPOPMAX": true, "BZMPOP": true,
+	"WAIT": true, "WAITAOF": true, "SYNC": true, "PSYNC": true, "SWAPDB": true,
+}
+
+// hasBlock reports whether an XREAD or XREADGROUP blocks (BLOCK ms).
+func hasBlock(a argIter) bool {
+	for i := 1; i < a.argc; i++ {
+		if equalFold(a.bytes(i), "BLOCK") {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Codec) auth(dst []byte, a argIter) []byte {

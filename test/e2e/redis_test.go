@@ -198,10 +198,20 @@ func testRedisMultiKey(t *testing.T, px harness.Proxy) {
 	if a, b, cc := shardOf(t, direct, "{user1}:a"), shardOf(t, direct, "{user1}:b"), shardOf(t, direct, "{user1}:c"); a < 0 || a != b || b != cc {
 		t.Errorf("keys of one hash tag on shards %d, %d, %d: want one shard", a, b, cc)
 	}
-	for _, cmd := range [][]any{{"KEYS", "*"}, {"FLUSHALL"}, {"MULTI"}} {
+	for _, cmd := range [][]any{{"KEYS", "*"}, {"FLUSHALL"}} {
 		if err := c.Do(ctx, cmd...).Err(); err == nil || !strings.Contains(err.Error(), "shard") {
 			t.Errorf("%v across shards: %v, want an error saying it is not run across shards", cmd, err)
 		}
+	}
+	// Commands that need a connection of their own are refused, not run
+	// on a shared upstream connection.
+	for _, cmd := range [][]any{{"MULTI"}, {"SUBSCRIBE", "news"}, {"BLPOP", "mk:20", "1"}} {
+		if err := c.Do(ctx, cmd...).Err(); err == nil || !strings.Contains(err.Error(), "needs an upstream connection of its own") {
+			t.Errorf("%v: %v, want the clear refusal", cmd, err)
+		}
+	}
+	if v, err := c.Get(ctx, "mk:20").Result(); err != nil || v != "v20" {
+		t.Errorf("GET after the refusals: %q %v", v, err)
 	}
 }
 
