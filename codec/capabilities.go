@@ -121,3 +121,11 @@ type Fanout interface {
 	// not what the protocol answers.
 	FanoutMerge(dst []byte, req *Message, parts [][]int, answers [][]byte) ([]byte, error)
 }
+
+// ConnectionRefuser is implemented by codecs of server-first protocols:
+// the error their server sends in place of its greeting (MySQL's ERR
+// packet with sequence id 0), which the engine sends when it cannot bind
+// a client connection to an upstream.
+type ConnectionRefuser interface {
+	RefuseConnection(dst []byte, err *Error) []byte
+}

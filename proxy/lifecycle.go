@@ -14,6 +14,9 @@ func (ss *Session) finish(ex *exchange) {
 	if ex.seq != 0 {
 		ss.done(ex.seq)
 	}
+	if ss.bound != nil {
+		defer ss.boundFinished(ex)
+	}
 	if !ex.expired { // an expired exchange left the counts when it expired
 		ss.active--
 		ss.srv.stats.RequestActive.Add(-1)
@@ -170,6 +173,14 @@ func (ss *Session) closeLocked(flush bool) {
 	ss.conn.Close(flush)
 }
 
+// closeBound closes a server-first connection's upstream once the client
+// connection is closed; ss.mu is held.
+func (ss *Session) closeBound() {
+	if ss.bound != nil {
+		go ss.bound.close() // the host may report the close at once: not under ss.mu
+	}
+}
+
 func (ss *Session) markClosed() {
 	ss.closed = true
 	ss.buf, ss.wbuf = nil, nil
@@ -182,6 +193,7 @@ func (ss *Session) markClosed() {
 		ss.frameTimer.Stop()
 	}
 	ss.cancelLocked()
+	ss.closeBound()
 }
 
 func (ss *Session) checkIdle() {

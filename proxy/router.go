@@ -14,6 +14,10 @@ import (
 
 // route routes ex; ss.mu is held.
 func (ss *Session) route(ex *exchange) {
+	if ss.bound != nil { // server-first: the connection's upstream is chosen
+		ss.forwardBound(ex)
+		return
+	}
 	snap := ex.snap
 	r := snap.routes.Match(&ex.req.Meta)
 	if r == nil {

@@ -302,8 +302,6 @@ func runnable(c codec.Capabilities) error {
 		why = "parses only one side of a connection"
 	case c.Streams:
 		why = "carries streams"
-	case c.ServerFirst:
-		why = "has the server speak first"
 	default:
 		return nil
 	}

@@ -21,6 +21,7 @@ type Session struct {
 	serial   codec.Serial        // codec, if it declares the capability
 	local    codec.LocalAnswerer // codec, if it answers some requests itself
 	fanout   codec.Fanout        // codec, if its requests may split across hosts
+	bound    *bound              // the upstream of a server-first connection (bound.go)
 	order                        // answers in request order (ordered.go), when ordered
 	ordered  bool
 	buf      []byte      // unconsumed bytes: at most a partial frame
@@ -57,6 +58,11 @@ func (s *Server) NewSession(c transport.Conn, remote string) *Session {
 		ss.idle = time.AfterFunc(s.cfg.IdleTimeout, ss.checkIdle)
 		ss.mu.Unlock()
 	}
+	if codec.CapabilitiesOf(s.cfg.Codec).ServerFirst {
+		ss.mu.Lock()
+		ss.startBound()
+		ss.unlock()
+	}
 	return ss
 }
 
@@ -87,6 +93,14 @@ func (ss *Session) onData(b []byte) {
 	if ss.idle != nil {
 		ss.lastData = s.now()
 	}
+	if bd := ss.bound; bd != nil && (bd.waiting != nil || ss.opaque()) {
+		if bd.waiting != nil { // a filter holds a packet: later bytes wait
+			bd.held = append(bd.held, b...)
+		} else {
+			bd.write(b)
+		}
+		return
+	}
 	data := b
 	if len(ss.buf) > 0 {
 		if len(ss.buf)+len(b) > s.maxBuf {
@@ -113,6 +127,12 @@ func (ss *Session) onData(b []byte) {
 		ss.frame(data[:n])
 		data = data[n:]
 		progress = true
+		if bd := ss.bound; bd != nil && len(data) > 0 && (bd.waiting != nil || ss.opaque()) {
+			rest := append([]byte(nil), data...) // data may alias ss.buf
+			data, ss.buf = nil, ss.buf[:0]
+			ss.onData(rest)
+			break
+		}
 	}
 	if ss.closed {
 		ss.buf = nil
@@ -140,6 +160,12 @@ func (ss *Session) onData(b []byte) {
 	} else {
 		ss.buf = append(ss.buf[:0], data...)
 	}
+}
+
+// opaque reports whether the codec stopped parsing (a switch to TLS).
+func (ss *Session) opaque() bool {
+	o, ok := ss.codec.(opaquer)
+	return ok && o.Opaque()
 }
 
 // reject answers the refused frame starting buf with a native error when
@@ -215,6 +241,9 @@ func (ss *Session) runFilters(ex *exchange) {
 		ex.paused = true
 		ss.link(ex)
 		ss.timePause(ex)
+		if ss.bound != nil {
+			ss.bound.waiting = ex
+		}
 	case filter.Stop:
 		ss.localReply(ex, ex.x.LocalReply)
 	default:
