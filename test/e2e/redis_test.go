@@ -44,6 +44,7 @@ func TestRedis(t *testing.T) {
 			t.Run("sharded pipeline", func(t *testing.T) { testRedisShardedPipeline(t, px) })
 			t.Run("multi-key commands over shards", func(t *testing.T) { testRedisMultiKey(t, px) })
 			t.Run("killed shard", func(t *testing.T) { testRedisKilledShard(t, px) })
+			t.Run("routing by key prefix and RBAC", func(t *testing.T) { testRedisRoutingAndRBAC(t, px) })
 		})
 	}
 }
@@ -254,4 +255,38 @@ func testRedisKilledShard(t *testing.T, px harness.Proxy) {
 		t.Errorf("%d keys failed on the killed shard, %d succeeded elsewhere", failedOnDead, okElsewhere)
 	}
 	t.Logf("killed shard: %d keys failed with Redis errors, %d keys on the live shards answered", failedOnDead, okElsewhere)
+}
+
+// testRedisRoutingAndRBAC: route matchers on a command's metadata send
+// keys of a prefix to their own server, and the RBAC filter refuses
+// FLUSHDB with a Redis error, as for any protocol.
+func testRedisRoutingAndRBAC(t *testing.T, px harness.Proxy) {
+	sessions, rest := harness.StartRedis(t), harness.StartRedis(t)
+	b := harness.Bootstrap{Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
+		StatPrefix: "redis", Protocol: "redis", Codec: "metaproxy.codec.redis",
+		Routes: []harness.Route{
+			{Name: "sessions", Match: []harness.Match{{Name: "key", Prefix: "session:"}}, Cluster: "sessions"},
+			{Name: "rest", Cluster: "rest"},
+		},
+		Filters: rbacFilters(rbacPolicy("DENY", methodIs("FLUSHDB"), anyRule), nil),
+	}}}, Clusters: []harness.Cluster{{Name: "sessions", Endpoints: []string{sessions}}, {Name: "rest", Endpoints: []string{rest}}}}
+	c := redisClient(t, px.Start(t, b.MustRender()))
+	ctx := context.Background()
+	for _, k := range []string{"session:1", "session:2", "user:1"} {
+		if err := c.Set(ctx, k, "x", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := redisClient(t, sessions).DBSize(ctx).Result(); n != 2 {
+		t.Errorf("the sessions server holds %d keys, want the 2 session: keys", n)
+	}
+	if n, _ := redisClient(t, rest).DBSize(ctx).Result(); n != 1 {
+		t.Errorf("the other server holds %d keys, want 1", n)
+	}
+	if err := c.Do(ctx, "FLUSHDB").Err(); err == nil || !strings.Contains(err.Error(), "RBAC") {
+		t.Errorf("FLUSHDB under a DENY policy: %v, want the RBAC refusal", err)
+	}
+	if n, _ := redisClient(t, rest).DBSize(ctx).Result(); n != 1 {
+		t.Errorf("after the refused FLUSHDB the server holds %d keys", n)
+	}
 }
