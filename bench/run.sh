@@ -45,6 +45,9 @@ go test -run '^$' -bench 'RDSUpdate|EDSUpdate' -benchtime 20x -benchmem -count 1
 echo "==> Redis: redis-benchmark direct and through metaproxy, same run (ratios, proxy CPU per command)"
 (cd test && go test -run '^$' -bench Redis -benchtime 1x -count 1 ./bench)
 
+echo "==> MySQL: mariadb-slap direct and through metaproxy, same run"
+(cd test && go test -run '^$' -bench MySQL -benchtime 1x -count 1 ./bench)
+
 echo "==> side-by-side load benchmark (builds the peers, metaproxy, the ABI host and metaprotocol.so first)"
 args=(-sidebyside -out "$out" -micro "$micro")
 [ "${PROFILE:-0}" = 1 ] && args+=(-profile)
