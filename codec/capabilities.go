@@ -129,3 +129,28 @@ type Fanout interface {
 type ConnectionRefuser interface {
 	RefuseConnection(dst []byte, err *Error) []byte
 }
+
+// Greeter is implemented by codecs of server-first protocols whose clients
+// the proxy can greet itself, so that a connection is routed on what the
+// client says in its handshake (MySQL's user and database) before any
+// server is chosen; the codec then carries the client's real
+// authentication over to the chosen server (MySQL: an auth switch to the
+// server's own challenge). The engine calls the methods in this order, on
+// the connection's downstream codec.
+type Greeter interface {
+	// Greet appends the proxy's greeting.
+	Greet(dst []byte) []byte
+	// Handshake takes the client's handshake (its first frame, decoded
+	// already): it is not forwarded.
+	Handshake(frame []byte) error
+	// ServerGreeting takes the chosen server's first frame and appends
+	// what the client must get (the switch to the server's challenge).
+	ServerGreeting(dst, frame []byte) ([]byte, error)
+	// ClientAuth takes the client's answer to it and appends what the
+	// server must get (the handshake, with that answer).
+	ClientAuth(dst, frame []byte) ([]byte, error)
+	// ServerAuthReply takes a server frame of the authentication and
+	// appends what the client must get; done means authentication is over
+	// and bytes are relayed as they are from then on.
+	ServerAuthReply(dst, frame []byte) (out []byte, done bool, err error)
+}

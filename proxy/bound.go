@@ -37,7 +37,7 @@ type bound struct {
 	host *cluster.Host
 	cl   *cluster.Cluster
 
-	ended sync.Once // the host's request count
+	ended sync.Once  // the host's request count
 	mu    sync.Mutex // guards conn, early, gone; taken after ss.mu, never before
 	conn  transport.Conn
 	early []byte // client bytes sent before the upstream connected
@@ -46,39 +46,86 @@ type bound struct {
 	// Guarded by ss.mu.
 	waiting *exchange // an exchange a filter holds; later bytes wait in held
 	held    []byte
+	// late: the proxy greeted the client itself, to route on its handshake
+	// (codec.Greeter); auth is where the authentication then stands.
+	late    bool
+	auth    authStep
+	greeter codec.Greeter
+	up      codec.Codec // splits the server's frames while auth is under way
+	sbuf    []byte      // server bytes not yet split
+}
+
+// authStep is where the proxy's authentication of a late-bound client
+// stands.
+type authStep uint8
+
+const (
+	authNone         authStep = iota // relaying
+	authServerGreets                 // the server was dialled: its greeting is awaited
+	authClientAnswer                 // the client got the server's challenge
+	authServerReply                  // the server got the client's answer
+)
+
+// routesNeedHandshake reports whether a route matches on more than the
+// connection's source: on what the client says in its handshake.
+func routesNeedHandshake(snap *snapshot) bool {
+	for _, r := range snap.routes.Routes {
+		for _, m := range r.Matchers {
+			if m.Key != KeySource {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // startBound picks the upstream of a new server-first connection and
 // dials it; ss.mu is held.
 func (ss *Session) startBound() {
-	s := ss.srv
+	snap := ss.srv.snap.Load()
+	if g, ok := ss.codec.(codec.Greeter); ok && routesNeedHandshake(snap) {
+		ss.wbuf = g.Greet(ss.wbuf)
+		ss.bound = &bound{ss: ss, late: true, greeter: g, up: codec.NewCodecFor(ss.srv.cfg.Codec, codec.SideUpstream)}
+		return
+	}
 	var md codec.Metadata
+	ss.bind(snap, &md)
+}
+
+// bind picks the upstream for the connection metadata md and dials it;
+// ss.mu is held. It reports whether it dialled.
+func (ss *Session) bind(snap *snapshot, md *codec.Metadata) bool {
+	s := ss.srv
 	if host, _, err := net.SplitHostPort(ss.remote); err == nil {
 		md.Set(KeySource, host)
 	}
-	snap := s.snap.Load()
-	r := snap.routes.Match(&md)
+	r := snap.routes.Match(md)
 	if r == nil {
 		ss.refuseBound(codec.Errorf(codec.ErrRouteNotFound, "metaproxy: no route for this %s connection", s.cfg.Protocol))
-		return
+		return false
 	}
 	ref := snap.clusters[r.PickCluster()]
 	if ref == nil {
 		ss.refuseBound(codec.Errorf(codec.ErrClusterNotFound, "metaproxy: unknown cluster %q", r.PickCluster()))
-		return
+		return false
 	}
-	lb := lbContext(r, &md)
+	lb := lbContext(r, md)
 	h := ref.cl.Pick(s.now(), &lb)
 	if h == nil {
 		ss.refuseBound(codec.Errorf(codec.ErrNoHealthyUpstream, "metaproxy: no healthy upstream in cluster %q", ref.cl.Name()))
-		return
+		return false
 	}
-	b := &bound{ss: ss, host: h, cl: ref.cl}
-	ss.bound = b
+	b := ss.bound
+	if b == nil {
+		b = &bound{ss: ss}
+		ss.bound = b
+	}
+	b.host, b.cl = h, ref.cl
 	h.Begin()
 	s.stats.UpstreamCxTotal.Add(1)
 	time.AfterFunc(ref.cl.ConnectTimeout(), b.connectTimeout)
 	s.dialer.Dial(h.Addr, b)
+	return true
 }
 
 // refuseBound answers a connection the proxy cannot bind with the
@@ -94,6 +141,10 @@ func (ss *Session) refuseBound(e *codec.Error) {
 // forwardBound sends the request ex, which the filters let through, on the
 // bound connection and ends it; ss.mu is held.
 func (ss *Session) forwardBound(ex *exchange) {
+	if b := ss.bound; b.late && b.host == nil {
+		ss.bindLate(ex)
+		return
+	}
 	ex.x.Upstream = ss.bound.host.Addr
 	ss.bound.write(ex.req.Frame)
 	ss.srv.stats.Request.Add(1)
@@ -115,6 +166,9 @@ func (ss *Session) boundFinished(ex *exchange) {
 
 // write sends client bytes upstream, or keeps them until it connects.
 func (b *bound) write(p []byte) {
+	if b.host == nil {
+		return // late binding: nothing is chosen yet
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
@@ -130,7 +184,13 @@ func (b *bound) write(p []byte) {
 }
 
 // end ends the connection's count on its host (least request).
-func (b *bound) end() { b.ended.Do(b.host.End) }
+func (b *bound) end() {
+	b.ended.Do(func() {
+		if b.host != nil { // a late binding may have chosen none
+			b.host.End()
+		}
+	})
+}
 
 // close closes the upstream connection (the client left).
 func (b *bound) close() {
@@ -209,7 +269,12 @@ func (b *bound) OnData(p []byte) {
 	ss := b.ss
 	ss.mu.Lock()
 	defer ss.unlock()
-	if !ss.closed {
+	defer ss.containLocked("bound upstream") // the codec's Greeter runs here
+	switch {
+	case ss.closed:
+	case b.auth != authNone:
+		ss.serverAuth(p)
+	default:
 		ss.wbuf = append(ss.wbuf, p...)
 	}
 }

@@ -72,6 +72,7 @@ type Codec struct {
 	user    string
 	db      string
 	lastCmd byte
+	greet   *greeting // the proxy's authentication of the client (greet.go)
 }
 
 var (

@@ -43,6 +43,7 @@ func TestMySQL(t *testing.T) {
 			t.Run("queries, prepared statements, transactions", func(t *testing.T) { testMySQLQueries(t, px) })
 			t.Run("RBAC refuses DDL", func(t *testing.T) { testMySQLRBAC(t, px) })
 			t.Run("killed server", func(t *testing.T) { testMySQLKilledServer(t, px) })
+			t.Run("routed on user", func(t *testing.T) { testMySQLRoutedOnUser(t, px) })
 		})
 	}
 }
@@ -165,4 +166,40 @@ func testMySQLKilledServer(t *testing.T, px harness.Proxy) {
 		}
 	}
 	t.Logf("%d connections on the live server kept working, %d on the killed one closed", len(onA), len(onB))
+}
+
+// testMySQLRoutedOnUser: a route on the handshake's user sends user
+// reader to its own server; the proxy greets the client itself and
+// switches its authentication to the chosen server's challenge, so the
+// server checks the real password (a wrong one is refused by the server).
+func testMySQLRoutedOnUser(t *testing.T, px harness.Proxy) {
+	primary, replica := harness.StartMariaDB(t), harness.StartMariaDB(t)
+	b := harness.Bootstrap{Listeners: []harness.Listener{{Port: harness.FreePort(t), Proxy: harness.MetaProtocolProxy{
+		StatPrefix: "mysql", Protocol: "mysql", Codec: "metaproxy.codec.mysql",
+		Routes: []harness.Route{
+			{Name: "readers", Match: []harness.Match{harness.Exact("user", primary.Reader.Name)}, Cluster: "replica"},
+			{Name: "rest", Match: []harness.Match{harness.Exact("database", harness.MariaDBDatabase)}, Cluster: "primary"},
+		},
+	}}}, Clusters: []harness.Cluster{{Name: "primary", Endpoints: []string{primary.Addr}}, {Name: "replica", Endpoints: []string{replica.Addr}}}}
+	addr := px.Start(t, b.MustRender())
+	ctx := context.Background()
+	portOf := func(u harness.MariaDBUser) (string, error) {
+		var port string
+		err := openDB(t, addr, u).QueryRowContext(ctx, "SELECT @@port").Scan(&port)
+		return port, err
+	}
+	for _, tc := range []struct {
+		user harness.MariaDBUser
+		want *harness.MariaDB
+	}{{primary.App, primary}, {primary.Reader, replica}} {
+		port, err := portOf(tc.user)
+		if err != nil || !strings.HasSuffix(tc.want.Addr, ":"+port) {
+			t.Errorf("user %s: served on port %q (%v), want %s", tc.user.Name, port, err, tc.want.Addr)
+		}
+	}
+	_, err := portOf(harness.MariaDBUser{Name: primary.App.Name, Password: "wrong"})
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1045 {
+		t.Errorf("a wrong password through the proxy: %v, want the server's access denied (1045)", err)
+	}
 }
