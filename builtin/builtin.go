@@ -4,11 +4,12 @@
 package builtin
 
 import (
-	_ "github.com/metaproxy/metaproxy/codecs/dubbo"  // aeraki.meta_protocol.codec.dubbo
-	_ "github.com/metaproxy/metaproxy/codecs/mysql"  // metaproxy.codec.mysql
-	_ "github.com/metaproxy/metaproxy/codecs/redis"  // metaproxy.codec.redis
-	_ "github.com/metaproxy/metaproxy/codecs/thrift" // aeraki.meta_protocol.codec.thrift
-	_ "github.com/metaproxy/metaproxy/codecs/trpc"   // aeraki.meta_protocol.codec.trpc
+	_ "github.com/metaproxy/metaproxy/codecs/declarative" // metaproxy.codec.declarative
+	_ "github.com/metaproxy/metaproxy/codecs/dubbo"       // aeraki.meta_protocol.codec.dubbo
+	_ "github.com/metaproxy/metaproxy/codecs/mysql"       // metaproxy.codec.mysql
+	_ "github.com/metaproxy/metaproxy/codecs/redis"       // metaproxy.codec.redis
+	_ "github.com/metaproxy/metaproxy/codecs/thrift"      // aeraki.meta_protocol.codec.thrift
+	_ "github.com/metaproxy/metaproxy/codecs/trpc"        // aeraki.meta_protocol.codec.trpc
 
 	_ "github.com/metaproxy/metaproxy/filters/fault"            // metaproxy.filters.fault
 	_ "github.com/metaproxy/metaproxy/filters/istiostats"       // aeraki.meta_protocol.filters.istio_stats
