@@ -48,6 +48,9 @@ echo "==> Redis: redis-benchmark direct and through metaproxy, same run (ratios,
 echo "==> MySQL: mariadb-slap direct and through metaproxy, same run"
 (cd test && go test -run '^$' -bench MySQL -benchtime 1x -count 1 ./bench)
 
+echo "==> tRPC: trpc-go unary calls direct and through metaproxy, same run"
+(cd test && go test -run '^$' -bench TRPC -benchtime 1x -count 1 ./bench)
+
 echo "==> side-by-side load benchmark (builds the peers, metaproxy, the ABI host and metaprotocol.so first)"
 args=(-sidebyside -out "$out" -micro "$micro")
 [ "${PROFILE:-0}" = 1 ] && args+=(-profile)

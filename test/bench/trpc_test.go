@@ -1,0 +1,47 @@
+package bench
+
+import (
+	"testing"
+	"time"
+
+	"github.com/metaproxy/metaproxy/test/harness"
+)
+
+// BenchmarkTRPC runs the trpc-go client (32 concurrent unary calls)
+// against a trpc-go server directly and through the standalone proxy with
+// the native tRPC codec, in the same run, and reports calls/s through the
+// proxy as a ratio of direct (wall time of the client process, its start
+// included), and the proxy's CPU per call. Run it once:
+//
+//	go test -run '^$' -bench TRPC -benchtime 1x ./bench
+func BenchmarkTRPC(b *testing.B) {
+	srv := harness.StartTRPCServer(b, "bench")
+	y := harness.Bootstrap{Listeners: []harness.Listener{{Port: harness.FreePort(b), Proxy: harness.MetaProtocolProxy{
+		StatPrefix: "trpc", Protocol: "trpc", Multiplexing: true,
+		Routes: []harness.Route{{Name: "all", Cluster: "s"}},
+	}}}, Clusters: []harness.Cluster{{Name: "s", Endpoints: []string{srv.Addr()}}}}.MustRender()
+	addr, mp := harness.Standalone{}.StartProcess(b, y)
+	const n = 40000
+	run := func(to string) float64 {
+		start := time.Now()
+		res, err := harness.TRPCClient(b, to, harness.TRPCCalls{N: n, C: 32})
+		if err != nil || res.Errors != 0 {
+			b.Fatalf("trpc-go client against %s: %v (%d errors)", to, err, res.Errors)
+		}
+		return n / time.Since(start).Seconds()
+	}
+	for b.Loop() {
+		direct := run(srv.Addr())
+		cpu0, err := cpuOf(mp.Pid())
+		if err != nil {
+			b.Fatal(err)
+		}
+		proxied := run(addr)
+		cpu1, _ := cpuOf(mp.Pid())
+		perCall := float64((cpu1[0] - cpu0[0]).Nanoseconds()) / n / 1000
+		b.Logf("trpc-go unary, 32 callers: direct %.0f calls/s, through metaproxy %.0f calls/s (%.2f×); proxy CPU %.2f µs per call",
+			direct, proxied, proxied/direct, perCall)
+		b.ReportMetric(proxied/direct, "ratio")
+		b.ReportMetric(perCall, "proxy-cpu-µs/call")
+	}
+}
