@@ -78,7 +78,10 @@ func FuzzDescription(f *testing.F) {
 		frames = append(frames, b)
 	}
 	for _, g := range trpcGoldens(f) {
-		if !g.stream() {
+		if !g.stream() && len(frames) < 8 {
+			// A few frames: each input compiles a description and decodes
+			// them all, and a slow input under a loaded CI machine can
+			// outlive the fuzz smoke's time (context deadline exceeded).
 			frames = append(frames, g.Frame)
 		}
 	}
