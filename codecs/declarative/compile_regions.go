@@ -2,6 +2,7 @@ package declarative
 
 import (
 	"fmt"
+	"github.com/metaproxy/metaproxy/internal/pbwire"
 	"strconv"
 	"strings"
 )
@@ -93,8 +94,8 @@ func (c *compiler) pbField(path string, ri int, f PBField) error {
 	var nums []int32
 	for _, s := range strings.Split(f.Path, ".") {
 		n, err := strconv.ParseUint(s, 10, 32)
-		if err != nil || n < 1 || n > maxFieldNumber {
-			return errf(path, "path %q: %q is not a field number (1 to %d)", f.Path, s, maxFieldNumber)
+		if err != nil || n < 1 || n > pbwire.MaxFieldNumber {
+			return errf(path, "path %q: %q is not a field number (1 to %d)", f.Path, s, pbwire.MaxFieldNumber)
 		}
 		nums = append(nums, int32(n))
 	}

@@ -103,17 +103,17 @@ func (c *Codec) layout(frame []byte) error {
 // walk reads the named fields of node from message b into c.slots.
 func (c *Codec) walk(node *pbNode, b []byte) error {
 	var f field
-	for p := 0; p < len(b); p = f.end {
-		if err := f.next(b, p); err != nil {
+	for p := 0; p < len(b); p = f.End {
+		if err := f.Next(b, p, &pbErrors); err != nil {
 			return err
 		}
 		for k := range node.entries {
 			e := &node.entries[k]
-			if e.num != f.num || e.wire != f.typ {
+			if e.num != f.Num || e.wire != f.Typ {
 				continue
 			}
 			if e.child != nil {
-				if err := c.walk(e.child, f.b); err != nil {
+				if err := c.walk(e.child, f.B); err != nil {
 					return err
 				}
 				continue
@@ -121,15 +121,15 @@ func (c *Codec) walk(node *pbNode, b []byte) error {
 			s, t := &c.slots[e.slot], c.p.slots[e.slot].typ
 			switch {
 			case t.isMap():
-				if _, _, err := mapEntry(f.b, t == tMapString); err != nil {
+				if _, _, err := mapEntry(f.B, t == tMapString); err != nil {
 					return err
 				}
-			case t == tString && !validUTF8(f.b):
+			case t == tString && !validUTF8(f.B):
 				return errUTF8
 			case t == tString || t == tBytes:
-				s.b = f.b
+				s.b = f.B
 			default:
-				s.v = t.value(f.v)
+				s.v = t.value(f.V)
 			}
 			s.set = true
 		}

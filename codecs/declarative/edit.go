@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/internal/pbwire"
 )
 
 func (c *Codec) unsupported(format string, args ...any) error {
@@ -163,12 +164,12 @@ func (c *Codec) oldID(f []byte) (uint64, error) {
 // where the last one's value starts and ends, and its raw value.
 func scanField(b []byte, spec *slotSpec) (n, at, end int, v uint64, err error) {
 	var fl field
-	for q := 0; q < len(b); q = fl.end {
-		if err := fl.next(b, q); err != nil {
+	for q := 0; q < len(b); q = fl.End {
+		if err := fl.Next(b, q, &pbErrors); err != nil {
 			return 0, 0, 0, 0, err
 		}
-		if fl.num == spec.path[0] && fl.typ == spec.typ.wire() {
-			n, at, end, v = n+1, fl.at, fl.end, fl.v
+		if fl.Num == spec.path[0] && fl.Typ == spec.typ.wire() {
+			n, at, end, v = n+1, fl.At, fl.End, fl.V
 		}
 	}
 	return n, at, end, v, nil
@@ -182,14 +183,14 @@ func (c *Codec) patchID(dst, f []byte, id, old uint64) ([]byte, bool) {
 	sp := c.spans[spec.region]
 	n, at, end, _, err := scanField(f[sp.off:sp.end], spec)
 	w := spec.typ.wire()
-	if err != nil || n != 1 || w == wireVarint && end-at != varintLen(id) {
+	if err != nil || n != 1 || w == wireVarint && end-at != pbwire.VarintLen(id) {
 		return dst, false
 	}
 	start := len(dst)
 	dst = append(dst, f...)
 	v := dst[start+sp.off+at : start+sp.off+end]
 	if w == wireVarint {
-		appendVarint(v[:0], id)
+		pbwire.AppendVarint(v[:0], id)
 	} else {
 		putUint(v, id, true)
 	}
@@ -213,22 +214,22 @@ func (c *Codec) appendPB(dst, b []byte, e *codec.Edit, setID bool, mapSlot int) 
 	}
 	idDone := !setID
 	var fl field
-	for q := 0; q < len(b); q = fl.end {
-		if err := fl.next(b, q); err != nil {
+	for q := 0; q < len(b); q = fl.End {
+		if err := fl.Next(b, q, &pbErrors); err != nil {
 			return dst, err
 		}
-		if setID && fl.num == idNum && fl.typ == idType.wire() {
+		if setID && fl.Num == idNum && fl.Typ == idType.wire() {
 			if !idDone {
 				dst, idDone = appendScalar(dst, idNum, idType, e.ID), true
 			}
 			continue
 		}
-		if mapSlot >= 0 && fl.num == mapNum && fl.typ == wireBytes {
-			if k, _, err := mapEntry(fl.b, false); err == nil && lastIndex(e.Headers, str(k)) >= 0 {
+		if mapSlot >= 0 && fl.Num == mapNum && fl.Typ == wireBytes {
+			if k, _, err := mapEntry(fl.B, false); err == nil && lastIndex(e.Headers, str(k)) >= 0 {
 				continue
 			}
 		}
-		dst = append(dst, b[fl.start:fl.end]...)
+		dst = append(dst, b[fl.Start:fl.End]...)
 	}
 	if !idDone {
 		dst = appendScalar(dst, idNum, idType, e.ID)
@@ -236,7 +237,7 @@ func (c *Codec) appendPB(dst, b []byte, e *codec.Edit, setID bool, mapSlot int) 
 	if mapSlot >= 0 {
 		for i, kv := range e.Headers {
 			if lastIndex(e.Headers, kv.Key) == i {
-				dst = appendEntry(dst, mapNum, kv.Key, kv.Value)
+				dst = pbwire.AppendEntry(dst, mapNum, kv.Key, kv.Value)
 			}
 		}
 	}

@@ -81,18 +81,18 @@ func (c *Codec) text(frame []byte, r ref) (string, bool) {
 // checked the entries.
 func addMap(md *codec.Metadata, b []byte, path []int32, stringValue bool) {
 	var f field
-	for p := 0; p < len(b); p = f.end {
-		if f.next(b, p) != nil {
+	for p := 0; p < len(b); p = f.End {
+		if f.Next(b, p, &pbErrors) != nil {
 			return
 		}
-		if f.num != path[0] || f.typ != wireBytes {
+		if f.Num != path[0] || f.Typ != wireBytes {
 			continue
 		}
 		if len(path) > 1 {
-			addMap(md, f.b, path[1:], stringValue)
+			addMap(md, f.B, path[1:], stringValue)
 			continue
 		}
-		if k, v, err := mapEntry(f.b, stringValue); err == nil {
+		if k, v, err := mapEntry(f.B, stringValue); err == nil {
 			md.Set(str(k), str(v))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/internal/pbwire"
 )
 
 // maxMessage bounds the error text of a reply.
@@ -115,7 +116,7 @@ func (c *Codec) build(dst []byte, t *template, req []byte, id uint64, err *codec
 				var v uint64
 				switch w.what {
 				case pbMessage:
-					dst = appendBytesField(dst, w.num, text)
+					dst = pbwire.AppendBytesField(dst, w.num, text)
 					continue
 				case pbConst:
 					v = w.v

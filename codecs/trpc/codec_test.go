@@ -5,6 +5,7 @@ import (
 
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/codec/codectest"
+	"github.com/metaproxy/metaproxy/internal/pbwire"
 )
 
 // TestGoldens decodes every golden frame and compares with the decoding
@@ -107,10 +108,10 @@ func TestKinds(t *testing.T) {
 // TestTransInfoCannotShadowHeader: a trans_info entry named like a key the
 // header sets (func, Interface, ...) does not replace it.
 func TestTransInfoCannotShadowHeader(t *testing.T) {
-	hb := appendBytesField(nil, reqFunc, "/pkg.Svc/Real")
-	hb = appendBytesField(hb, reqCallee, "pkg.Svc")
+	hb := pbwire.AppendBytesField(nil, reqFunc, "/pkg.Svc/Real")
+	hb = pbwire.AppendBytesField(hb, reqCallee, "pkg.Svc")
 	for _, k := range []string{"func", "Interface", "METHOD", "caller", "callee", "x-ok"} {
-		hb = appendEntry(hb, reqTransInfo, k, "spoofed")
+		hb = pbwire.AppendEntry(hb, reqTransInfo, k, "spoofed")
 	}
 	m := decodeFrame(t, unaryFrame(hb, nil))
 	for k, want := range map[string]string{"func": "/pkg.Svc/Real", "interface": "pkg.Svc", "method": "Real",

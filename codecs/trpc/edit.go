@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/internal/pbwire"
 )
 
 // unsupported returns an error wrapping codec.ErrUnsupported.
@@ -69,11 +70,11 @@ func (c *Codec) Encode(dst []byte, msg *codec.Message, e *codec.Edit) ([]byte, e
 			sid = id
 		}
 	}
-	if len(e.Headers) == 0 && ids == 1 && end-at == varintLen(uint64(id)) {
+	if len(e.Headers) == 0 && ids == 1 && end-at == pbwire.VarintLen(uint64(id)) {
 		// The common case: the id keeps its size and is patched in place.
 		dst = append(dst, f...)
 		// Overwrites the old varint: the slice's capacity is the frame's.
-		appendVarint(dst[start+HeadLen+at:start+HeadLen+at], uint64(id))
+		pbwire.AppendVarint(dst[start+HeadLen+at:start+HeadLen+at], uint64(id))
 		putStreamID(dst[start:], sid)
 		return dst, nil
 	}
@@ -104,33 +105,33 @@ func (c *Codec) appendHeader(dst, hb []byte, e *codec.Edit, id uint32) []byte {
 	matched := c.resetMatched(len(e.Headers))
 	idDone := !e.SetID
 	var fl field
-	for p := 0; p < len(hb); p = fl.end {
-		_ = fl.next(hb, p) // scanID validated hb
+	for p := 0; p < len(hb); p = fl.End {
+		_ = fl.Next(hb, p, &pbErrors) // scanID validated hb
 		switch {
-		case e.SetID && fl.num == fieldRequestID && fl.typ == wireVarint:
+		case e.SetID && fl.Num == fieldRequestID && fl.Typ == wireVarint:
 			if !idDone {
 				dst = appendVarintField(dst, fieldRequestID, uint64(id))
 				idDone = true
 			}
 			continue
-		case len(e.Headers) > 0 && fl.num == num && fl.typ == wireBytes:
-			k, _, _ := mapEntry(fl.b)
+		case len(e.Headers) > 0 && fl.Num == num && fl.Typ == wireBytes:
+			k, _, _ := mapEntry(fl.B)
 			if j := lastIndex(e.Headers, str(k)); j >= 0 {
 				if !matched[j] {
-					dst = appendEntry(dst, num, e.Headers[j].Key, e.Headers[j].Value)
+					dst = pbwire.AppendEntry(dst, num, e.Headers[j].Key, e.Headers[j].Value)
 					matched[j] = true
 				}
 				continue
 			}
 		}
-		dst = append(dst, hb[fl.start:fl.end]...)
+		dst = append(dst, hb[fl.Start:fl.End]...)
 	}
 	if !idDone {
 		dst = appendVarintField(dst, fieldRequestID, uint64(id))
 	}
 	for i, kv := range e.Headers {
 		if !matched[i] && lastIndex(e.Headers, kv.Key) == i {
-			dst = appendEntry(dst, num, kv.Key, kv.Value)
+			dst = pbwire.AppendEntry(dst, num, kv.Key, kv.Value)
 		}
 	}
 	return dst
@@ -141,13 +142,13 @@ func (c *Codec) appendHeader(dst, hb []byte, e *codec.Edit, id uint32) []byte {
 // and that value.
 func scanID(b []byte) (n, at, end int, id uint32, err error) {
 	var f field
-	for p := 0; p < len(b); p = f.end {
-		if err := f.next(b, p); err != nil {
+	for p := 0; p < len(b); p = f.End {
+		if err := f.Next(b, p, &pbErrors); err != nil {
 			return 0, 0, 0, 0, err
 		}
-		if f.num == fieldRequestID && f.typ == wireVarint {
+		if f.Num == fieldRequestID && f.Typ == wireVarint {
 			n++
-			at, end, id = f.at, f.end, uint32(f.v)
+			at, end, id = f.At, f.End, uint32(f.V)
 		}
 	}
 	return n, at, end, id, nil

@@ -11,6 +11,7 @@ import (
 	trpcpb "trpc.group/trpc/trpc-protocol/pb/go/trpc"
 
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/internal/pbwire"
 )
 
 // encode applies e to frame f with a fresh codec.
@@ -88,7 +89,7 @@ func TestRewriteIDVarintSizes(t *testing.T) {
 // TestRewriteIDKeepsOtherStreamID: a head whose stream id is not the
 // request id (a version 0 head with 0) keeps it.
 func TestRewriteIDKeepsOtherStreamID(t *testing.T) {
-	f := unaryFrame(appendVarintField(appendBytesField(nil, reqFunc, "/a/b"), fieldRequestID, 9), nil)
+	f := unaryFrame(appendVarintField(pbwire.AppendBytesField(nil, reqFunc, "/a/b"), fieldRequestID, 9), nil)
 	out, err := encode(t, f, &codec.Edit{SetID: true, ID: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +102,7 @@ func TestRewriteIDKeepsOtherStreamID(t *testing.T) {
 // TestRewriteIDDuplicates: a header with two request_id fields (the last
 // wins) and none at all are both rewritten to exactly one.
 func TestRewriteIDDuplicates(t *testing.T) {
-	fn := appendBytesField(nil, reqFunc, "/a/b")
+	fn := pbwire.AppendBytesField(nil, reqFunc, "/a/b")
 	for _, hb := range [][]byte{
 		appendVarintField(appendVarintField(fn, fieldRequestID, 1), fieldRequestID, 2),
 		fn,
@@ -172,17 +173,17 @@ func TestTransInfoEdits(t *testing.T) {
 // TestTransInfoReplacesDuplicates: every entry of an edited key goes, one
 // new entry takes the place of the first.
 func TestTransInfoReplacesDuplicates(t *testing.T) {
-	hb := appendBytesField(nil, reqFunc, "/a/b")
-	hb = appendEntry(hb, reqTransInfo, "k", "1")
-	hb = appendEntry(hb, reqTransInfo, "other", "x")
-	hb = appendEntry(hb, reqTransInfo, "k", "2")
+	hb := pbwire.AppendBytesField(nil, reqFunc, "/a/b")
+	hb = pbwire.AppendEntry(hb, reqTransInfo, "k", "1")
+	hb = pbwire.AppendEntry(hb, reqTransInfo, "other", "x")
+	hb = pbwire.AppendEntry(hb, reqTransInfo, "k", "2")
 	out, err := encode(t, unaryFrame(hb, nil), &codec.Edit{Headers: []codec.KV{{Key: "k", Value: "new"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := appendBytesField(nil, reqFunc, "/a/b")
-	want = appendEntry(want, reqTransInfo, "k", "new")
-	want = appendEntry(want, reqTransInfo, "other", "x")
+	want := pbwire.AppendBytesField(nil, reqFunc, "/a/b")
+	want = pbwire.AppendEntry(want, reqTransInfo, "k", "new")
+	want = pbwire.AppendEntry(want, reqTransInfo, "other", "x")
 	if got := out[HeadLen:]; !bytes.Equal(got, want) {
 		t.Errorf("header % x, want % x", got, want)
 	}

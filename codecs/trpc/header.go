@@ -83,32 +83,32 @@ func (h *unaryHeader) parseAs(b []byte, as int, meta *codec.Metadata) error {
 	var f6 []byte
 	var reqs, rsps int
 	var f field
-	for p := 0; p < len(b); p = f.end {
-		if err := f.next(b, p); err != nil {
+	for p := 0; p < len(b); p = f.End {
+		if err := f.Next(b, p, &pbErrors); err != nil {
 			return err
 		}
-		if f.typ == wireBytes {
-			switch f.num {
+		if f.Typ == wireBytes {
+			switch f.Num {
 			case reqCaller:
-				h.caller, reqs = f.b, reqs+1
+				h.caller, reqs = f.B, reqs+1
 			case reqCallee: // rspErrorMsg
-				f6 = f.b
+				f6 = f.B
 			case reqFunc:
-				h.fn, reqs = f.b, reqs+1
+				h.fn, reqs = f.B, reqs+1
 			case rspTransInfo, reqTransInfo:
 				// An entry of the other message's trans_info is an unknown field.
-				if as == asEither || (as == asRequest) == (f.num == reqTransInfo) {
-					k, v, err := mapEntry(f.b)
+				if as == asEither || (as == asRequest) == (f.Num == reqTransInfo) {
+					k, v, err := mapEntry(f.B)
 					if err != nil {
 						return err
 					}
 					if meta != nil {
 						// A field 9 entry is in a request, a field 8 one in
 						// a response: a header holding both is refused below.
-						addEntry(meta, k, v, f.num == reqTransInfo)
+						addEntry(meta, k, v, f.Num == reqTransInfo)
 					}
 				}
-				if f.num == reqTransInfo {
+				if f.Num == reqTransInfo {
 					reqs++
 				} else {
 					rsps++
@@ -116,30 +116,30 @@ func (h *unaryHeader) parseAs(b []byte, as int, meta *codec.Metadata) error {
 			}
 			continue
 		}
-		if f.typ != wireVarint {
+		if f.Typ != wireVarint {
 			continue
 		}
-		switch f.num {
+		switch f.Num {
 		case fieldCallType:
-			h.callType = uint32(f.v)
+			h.callType = uint32(f.V)
 		case fieldRequestID:
-			h.requestID = uint32(f.v)
+			h.requestID = uint32(f.V)
 		case reqTimeout: // rspRet
-			f4 = f.v
+			f4 = f.V
 		case rspFuncRet:
-			h.funcRet, rsps = int32(f.v), rsps+1
+			h.funcRet, rsps = int32(f.V), rsps+1
 		case rspMessageType:
-			msgType7, rsps = f.v, rsps+1
+			msgType7, rsps = f.V, rsps+1
 		case reqMessageType:
-			msgType8, reqs = f.v, reqs+1
+			msgType8, reqs = f.V, reqs+1
 		case rspContentType:
-			ct9, rsps = f.v, rsps+1
+			ct9, rsps = f.V, rsps+1
 		case reqContentType: // rspContentEncoding
-			f10 = f.v
+			f10 = f.V
 		case reqContentEncoding:
-			f11 = f.v
+			f11 = f.V
 		case fieldAttSize:
-			h.attachment = uint32(f.v)
+			h.attachment = uint32(f.V)
 		}
 	}
 	if as == asEither && reqs > 0 && rsps > 0 {
@@ -165,13 +165,13 @@ func (h *unaryHeader) parseAs(b []byte, as int, meta *codec.Metadata) error {
 // end. parse has validated the header.
 func nextEntry(b []byte, p int, num int32) (key, value []byte, next int, ok bool) {
 	var f field
-	for ; p < len(b); p = f.end {
-		if err := f.next(b, p); err != nil {
+	for ; p < len(b); p = f.End {
+		if err := f.Next(b, p, &pbErrors); err != nil {
 			return nil, nil, len(b), false
 		}
-		if f.num == num && f.typ == wireBytes {
-			if k, v, err := mapEntry(f.b); err == nil {
-				return k, v, f.end, true
+		if f.Num == num && f.Typ == wireBytes {
+			if k, v, err := mapEntry(f.B); err == nil {
+				return k, v, f.End, true
 			}
 		}
 	}

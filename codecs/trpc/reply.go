@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/metaproxy/metaproxy/codec"
+	"github.com/metaproxy/metaproxy/internal/pbwire"
 )
 
 // tRPC framework return codes (trpc.TrpcRetCode) that ErrorReply sends in
@@ -92,7 +93,7 @@ func appendReply(dst []byte, h head, id uint32, err *codec.Error, u *unaryHeader
 		dst = appendVarintField(dst, fieldRequestID, uint64(id))
 	}
 	dst = appendVarintField(dst, rspRet, uint64(int64(CodeFor(t))))
-	dst = appendBytesField(dst, rspErrorMsg, text)
+	dst = pbwire.AppendBytesField(dst, rspErrorMsg, text)
 	if u.request {
 		for _, f := range [...]struct {
 			num int32

@@ -61,8 +61,8 @@ func (c *Codec) decodeStream(h head, frame []byte, msg *codec.Message) error {
 // walk checks that b is a well-formed protobuf message.
 func walk(b []byte) error {
 	var f field
-	for p := 0; p < len(b); p = f.end {
-		if err := f.next(b, p); err != nil {
+	for p := 0; p < len(b); p = f.End {
+		if err := f.Next(b, p, &pbErrors); err != nil {
 			return err
 		}
 	}
@@ -77,44 +77,44 @@ func decodeInit(b []byte, msg *codec.Message) error {
 	var caller, callee, fn []byte
 	var requests bool
 	var f, g field
-	for p := 0; p < len(b); p = f.end {
-		if err := f.next(b, p); err != nil {
+	for p := 0; p < len(b); p = f.End {
+		if err := f.Next(b, p, &pbErrors); err != nil {
 			return err
 		}
-		if f.typ != wireBytes {
+		if f.Typ != wireBytes {
 			continue
 		}
-		switch f.num {
+		switch f.Num {
 		case initRequestMeta:
 			requests = true
-			for q := 0; q < len(f.b); q = g.end {
-				if err := g.next(f.b, q); err != nil {
+			for q := 0; q < len(f.B); q = g.End {
+				if err := g.Next(f.B, q, &pbErrors); err != nil {
 					return err
 				}
-				if g.typ != wireBytes {
+				if g.Typ != wireBytes {
 					continue
 				}
-				switch g.num {
+				switch g.Num {
 				case irmCaller:
-					caller = g.b
+					caller = g.B
 				case irmCallee:
-					callee = g.b
+					callee = g.B
 				case irmFunc:
-					fn = g.b
+					fn = g.B
 				case irmTransInfo:
-					if _, _, err := mapEntry(g.b); err != nil {
+					if _, _, err := mapEntry(g.B); err != nil {
 						return err
 					}
 				}
 			}
 		case initResponseMeta:
-			for q := 0; q < len(f.b); q = g.end {
-				if err := g.next(f.b, q); err != nil {
+			for q := 0; q < len(f.B); q = g.End {
+				if err := g.Next(f.B, q, &pbErrors); err != nil {
 					return err
 				}
-				if g.num == irspRet && g.typ == wireVarint {
+				if g.Num == irspRet && g.Typ == wireVarint {
 					msg.Status = codec.StatusOK
-					if int32(g.v) != 0 {
+					if int32(g.V) != 0 {
 						msg.Status = codec.StatusServerFailure
 					}
 				}
@@ -125,10 +125,10 @@ func decodeInit(b []byte, msg *codec.Message) error {
 		return nil
 	}
 	setCallMeta(&msg.Meta, caller, callee, fn)
-	for p := 0; p < len(b); p = f.end {
-		_ = f.next(b, p) // validated above
-		if f.num == initRequestMeta && f.typ == wireBytes {
-			addTransInfo(&msg.Meta, f.b, irmTransInfo, true)
+	for p := 0; p < len(b); p = f.End {
+		_ = f.Next(b, p, &pbErrors) // validated above
+		if f.Num == initRequestMeta && f.Typ == wireBytes {
+			addTransInfo(&msg.Meta, f.B, irmTransInfo, true)
 		}
 	}
 	return nil
@@ -140,22 +140,22 @@ func decodeInit(b []byte, msg *codec.Message) error {
 func decodeClose(b []byte, msg *codec.Message) error {
 	var typ, ret, funcRet int32
 	var f field
-	for p := 0; p < len(b); p = f.end {
-		if err := f.next(b, p); err != nil {
+	for p := 0; p < len(b); p = f.End {
+		if err := f.Next(b, p, &pbErrors); err != nil {
 			return err
 		}
 		switch {
-		case f.typ == wireBytes && f.num == closeTransInfo:
-			if _, _, err := mapEntry(f.b); err != nil {
+		case f.Typ == wireBytes && f.Num == closeTransInfo:
+			if _, _, err := mapEntry(f.B); err != nil {
 				return err
 			}
-		case f.typ != wireVarint:
-		case f.num == closeType:
-			typ = int32(f.v)
-		case f.num == closeRet:
-			ret = int32(f.v)
-		case f.num == closeFuncRet:
-			funcRet = int32(f.v)
+		case f.Typ != wireVarint:
+		case f.Num == closeType:
+			typ = int32(f.V)
+		case f.Num == closeRet:
+			ret = int32(f.V)
+		case f.Num == closeFuncRet:
+			funcRet = int32(f.V)
 		}
 	}
 	switch {
