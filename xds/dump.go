@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // dumps keeps what the pool's watches applied last, for the admin's
@@ -86,16 +87,13 @@ func (p *Pool) ConfigDump() map[string]any {
 
 // raw renders m as JSON with its @type, as Envoy dumps an Any.
 func raw(m proto.Message) json.RawMessage {
-	b, err := protojson.Marshal(m)
+	a, err := anypb.New(m)
 	if err != nil {
 		return json.RawMessage(`null`)
 	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(b, &obj) != nil {
-		return b
+	b, err := protojson.Marshal(a)
+	if err != nil {
+		return json.RawMessage(`null`)
 	}
-	t, _ := json.Marshal("type.googleapis.com/" + string(m.ProtoReflect().Descriptor().FullName()))
-	obj["@type"] = t
-	out, _ := json.Marshal(obj)
-	return out
+	return b
 }

@@ -8,6 +8,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -81,6 +83,18 @@ func startDubboCallers(t *testing.T, addr string, n int) *dubboCallers {
 		return nil
 	})
 	return dc
+}
+
+// adminGet returns the body of an admin endpoint.
+func adminGet(t *testing.T, admin, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
 }
 
 // servedByIs makes one call on c and reports whether ident served it.
@@ -189,6 +203,15 @@ func testXDSRoutes(t *testing.T, px harness.Proxy) {
 	if admin != "" {
 		if v := adminStat(admin, "traffic.rds."+routeName+".config_reload"); v < 12 {
 			t.Errorf("rds config_reload = %d, want at least 12", v)
+		}
+		dump := adminGet(t, admin, "/config_dump")
+		for _, want := range []string{"aeraki.meta_protocol_proxy.admin.v1alpha.RoutesConfigDump", `"version_info": "12"`, routeName, "BootstrapConfigDump"} {
+			if !strings.Contains(dump, want) {
+				t.Errorf("/config_dump lacks %s:\n%s", want, dump)
+			}
+		}
+		if cl := adminGet(t, admin, "/clusters"); !strings.Contains(cl, "outbound|20880||b::"+b.Addr()+"::health_flags::healthy") {
+			t.Errorf("/clusters does not list b's host as healthy:\n%s", cl)
 		}
 	}
 }
