@@ -45,6 +45,7 @@ func TestRedis(t *testing.T) {
 			t.Run("multi-key commands over shards", func(t *testing.T) { testRedisMultiKey(t, px) })
 			t.Run("killed shard", func(t *testing.T) { testRedisKilledShard(t, px) })
 			t.Run("routing by key prefix and RBAC", func(t *testing.T) { testRedisRoutingAndRBAC(t, px) })
+			t.Run("downstream AUTH", func(t *testing.T) { testRedisDownstreamAuth(t, px) })
 		})
 	}
 }
@@ -288,5 +289,31 @@ func testRedisRoutingAndRBAC(t *testing.T, px harness.Proxy) {
 	}
 	if n, _ := redisClient(t, rest).DBSize(ctx).Result(); n != 1 {
 		t.Errorf("after the refused FLUSHDB the server holds %d keys", n)
+	}
+}
+
+// testRedisDownstreamAuth: with the codec's downstream_auth_password, a
+// client gets NOAUTH until it authenticates with that password; the
+// redis-server behind has none.
+func testRedisDownstreamAuth(t *testing.T, px harness.Proxy) {
+	r := harness.StartRedis(t)
+	codecCfg := map[string]any{"protocol": map[string]any{"name": "redis", "codec": map[string]any{
+		"name": "metaproxy.codec.redis",
+		"config": map[string]any{"@type": "type.googleapis.com/udpa.type.v1.TypedStruct",
+			"type_url": "type.googleapis.com/metaproxy.codecs.redis.Options",
+			"value":    map[string]any{"downstream_auth_password": "s3cret"}},
+	}}}
+	addr := px.Start(t, redisBootstrap(t, []string{r}, codecCfg).MustRender())
+	ctx := context.Background()
+	if err := redisClient(t, addr).Set(ctx, "k", "v", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+		t.Errorf("SET without AUTH: %v, want NOAUTH", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, Password: "s3cret", DisableIdentity: true, MaxRetries: -1})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET after AUTH: %v", err)
+	}
+	if v, err := redisClient(t, r).Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Errorf("the server holds %q (%v), want the authenticated client's write", v, err)
 	}
 }
