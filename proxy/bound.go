@@ -151,6 +151,35 @@ func (ss *Session) forwardBound(ex *exchange) {
 	ss.finish(ex)
 }
 
+// boundData takes client bytes of a server-first connection before they
+// are framed: the answer to the server's challenge while the proxy carries
+// the authentication over, bytes behind a packet a filter holds, and every
+// byte once the connection is opaque. It returns the bytes left to frame;
+// ss.mu is held.
+func (ss *Session) boundData(p []byte) []byte {
+	b := ss.bound
+	switch {
+	case b.auth == authClientAnswer:
+		if len(b.held) > 0 { // part of the answer came before
+			p = append(b.held, p...)
+			b.held = nil
+		}
+		if p = ss.clientAuth(p); len(p) == 0 {
+			return nil
+		}
+		return ss.boundData(p)
+	case b.auth != authNone:
+		return nil // the client speaks out of turn while the server answers
+	case b.waiting != nil: // a filter holds a packet: later bytes wait
+		b.held = append(b.held, p...)
+		return nil
+	case ss.opaque():
+		b.write(p)
+		return nil
+	}
+	return p
+}
+
 // boundFinished releases the bytes held behind ex; ss.mu is held.
 func (ss *Session) boundFinished(ex *exchange) {
 	b := ss.bound

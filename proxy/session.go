@@ -93,25 +93,10 @@ func (ss *Session) onData(b []byte) {
 	if ss.idle != nil {
 		ss.lastData = s.now()
 	}
-	if bd := ss.bound; bd != nil && bd.auth == authClientAnswer {
-		if len(bd.held) > 0 { // part of the answer came before
-			b = append(bd.held, b...)
-			bd.held = nil
-		}
-		if b = ss.clientAuth(b); len(b) == 0 {
+	if ss.bound != nil {
+		if b = ss.boundData(b); len(b) == 0 {
 			return
 		}
-	}
-	if bd := ss.bound; bd != nil && bd.auth != authNone {
-		return // the client speaks out of turn while the server answers
-	}
-	if bd := ss.bound; bd != nil && (bd.waiting != nil || ss.opaque()) {
-		if bd.waiting != nil { // a filter holds a packet: later bytes wait
-			bd.held = append(bd.held, b...)
-		} else {
-			bd.write(b)
-		}
-		return
 	}
 	data := b
 	if len(ss.buf) > 0 {
