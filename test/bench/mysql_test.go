@@ -24,13 +24,8 @@ func BenchmarkMySQL(b *testing.B) {
 	const query = "SELECT name FROM shop.items WHERE id = 1"
 	for b.Loop() {
 		direct := harness.Slap(b, m.Addr, m.App.Name, m.App.Password, clients, iterations, query)
-		cpu0, err := cpuOf(mp.Pid())
-		if err != nil {
-			b.Fatal(err)
-		}
-		proxied := harness.Slap(b, addr, m.App.Name, m.App.Password, clients, iterations, query)
-		cpu1, _ := cpuOf(mp.Pid())
-		perQuery := float64((cpu1[0] - cpu0[0]).Nanoseconds()) / float64(clients*iterations) / 1000
+		var proxied float64
+		perQuery := perOp(b, mp.Pid(), float64(clients*iterations), func() { proxied = harness.Slap(b, addr, m.App.Name, m.App.Password, clients, iterations, query) })
 		b.Logf("mariadb-slap, %d clients: direct %.0f queries/s, through metaproxy %.0f queries/s (%.2f×); proxy CPU %.2f µs per query",
 			clients, direct, proxied, proxied/direct, perQuery)
 		b.ReportMetric(proxied/direct, "ratio")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/metaproxy/metaproxy/test/abihost"
@@ -80,4 +81,20 @@ func cpuOf(pids ...int) ([]time.Duration, error) {
 		out[i] = d
 	}
 	return out, nil
+}
+
+// perOp runs f, which makes ops requests through the proxy process pid,
+// and returns the CPU the proxy spent per request, in µs.
+func perOp(b *testing.B, pid int, ops float64, f func()) float64 {
+	b.Helper()
+	before, err := cpuOf(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f()
+	after, err := cpuOf(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64((after[0] - before[0]).Nanoseconds()) / ops / 1000
 }

@@ -29,13 +29,8 @@ func BenchmarkRedis(b *testing.B) {
 	for b.Loop() {
 		for _, p := range []string{"1", "16"} {
 			direct := redisBench(b, r, p, n)
-			cpu0, err := cpuOf(mp.Pid())
-			if err != nil {
-				b.Fatal(err)
-			}
-			proxied := redisBench(b, addr, p, n)
-			cpu1, _ := cpuOf(mp.Pid())
-			perCmd := float64((cpu1[0] - cpu0[0]).Nanoseconds()) / float64(2*n) / 1000
+			var proxied map[string]float64
+			perCmd := perOp(b, mp.Pid(), float64(2*n), func() { proxied = redisBench(b, addr, p, n) })
 			for cmd, d := range direct {
 				b.Logf("-P %-2s %s: direct %.0f ops/s, through metaproxy %.0f ops/s (%.2f×)", p, cmd, d, proxied[cmd], proxied[cmd]/d)
 				b.ReportMetric(proxied[cmd]/d, "ratio-"+cmd+"-P"+p)

@@ -32,13 +32,8 @@ func BenchmarkTRPC(b *testing.B) {
 	}
 	for b.Loop() {
 		direct := run(srv.Addr())
-		cpu0, err := cpuOf(mp.Pid())
-		if err != nil {
-			b.Fatal(err)
-		}
-		proxied := run(addr)
-		cpu1, _ := cpuOf(mp.Pid())
-		perCall := float64((cpu1[0] - cpu0[0]).Nanoseconds()) / n / 1000
+		var proxied float64
+		perCall := perOp(b, mp.Pid(), n, func() { proxied = run(addr) })
 		b.Logf("trpc-go unary, 32 callers: direct %.0f calls/s, through metaproxy %.0f calls/s (%.2f×); proxy CPU %.2f µs per call",
 			direct, proxied, proxied/direct, perCall)
 		b.ReportMetric(proxied/direct, "ratio")
