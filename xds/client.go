@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
@@ -182,6 +183,9 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) *discoveryv3.Discov
 	var errs []error
 	for _, r := range resp.GetResources() {
 		n, m, err := decode(ts.url, r)
+		if err == nil && byName[n] != nil {
+			err = fmt.Errorf("the response carries %s %q twice", ts.url, n)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -25,8 +25,8 @@ type RouteSink interface {
 // arrive, sink keeps the routes it has (none: requests get the protocol's
 // native no-route error). Each update is one RouteConfiguration of that
 // name, converted as MetaRoutes converts it; an update without it counts
-// update_empty and changes nothing; a bad one is NACKed and the last good
-// routes stay. Stats, under stats (the listener's): <stat_prefix>.rds.<route_config_name>.
+// update_empty and changes nothing; a bad one (or one carrying the name
+// twice: see Client.handle) is NACKed and the last good routes stay. Stats, under stats (the listener's): <stat_prefix>.rds.<route_config_name>.
 // config_reload, update_empty, config_reload_time_ms (Aeraki's), and
 // update_attempt, update_rejected, init_fetch_timeout (Envoy's).
 func (p *Pool) WatchRoutes(rds *v1alpha.Rds, statPrefix string, sink RouteSink, stats *filter.Stats) (stop func(), err error) {
@@ -90,9 +90,6 @@ func (p *Pool) WatchRoutes(rds *v1alpha.Rds, statPrefix string, sink RouteSink, 
 func applyRoutes(name string, res []proto.Message, sink RouteSink) error {
 	if len(res) == 0 {
 		return nil
-	}
-	if len(res) > 1 {
-		return fmt.Errorf("rds %q: an update carries %d route configurations: one is expected", name, len(res))
 	}
 	rc, ok := res[0].(*routev3.RouteConfiguration)
 	if !ok || rc.GetName() != name {
