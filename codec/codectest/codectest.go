@@ -43,6 +43,10 @@ type Suite struct {
 	NoHeaders bool
 	// NoIDs is set for protocols without request ids.
 	NoIDs bool
+	// Streams is set for a codec that declares codec.Capabilities.Streams:
+	// the frames include a stream's (at least its INIT), and Run checks
+	// stream ids, their rewrite and the native end of a stream (streams.go).
+	Streams bool
 }
 
 // Decoded is a frame decoded in isolation, for comparisons.
@@ -307,6 +311,9 @@ func Run(t *testing.T, s Suite) {
 			}
 		}
 	})
+	if s.Streams {
+		runStreams(t, s)
+	}
 	t.Run("HeartbeatReply", func(t *testing.T) {
 		for i, f := range s.Requests {
 			c := s.Factory.NewCodec()

@@ -66,7 +66,7 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	unary := codectest.Suite{Factory: f, Garbage: garbage, Body: libBody}
-	streams := codectest.Suite{Factory: f, Body: libBody, NoHeaders: true}
+	streams := codectest.Suite{Factory: f, Body: libBody, NoHeaders: true, Streams: true}
 	for _, g := range loadGoldens(t) {
 		s := &unary
 		if g.stream() {

@@ -61,8 +61,13 @@ const maxErrorMsg = 32 << 10
 // its request_id, ret = CodeFor(err.Type), error_msg = err's text, and the
 // request's message_type, content_type and content_encoding, as a trpc-go
 // server answers; the head echoes the request's stream id and version.
-// Oneway requests get no reply: dst is returned unchanged.
+// Oneway requests get no reply: dst is returned unchanged. A stream frame
+// gets the frame that ends its stream (streamErrorReply).
 func (c *Codec) ErrorReply(dst []byte, req *codec.Message, err *codec.Error) []byte {
+	switch req.Kind {
+	case codec.KindStreamInit, codec.KindStreamData, codec.KindStreamClose:
+		return streamErrorReply(dst, req, err)
+	}
 	if req.Kind != codec.KindRequest {
 		return dst
 	}

@@ -57,10 +57,10 @@ func TestCodeFor(t *testing.T) {
 	}
 }
 
-// TestNoReply: oneway calls, responses and stream frames get no error
-// reply; heartbeats do not exist.
+// TestNoReply: oneway calls and responses get no error reply; heartbeats
+// do not exist.
 func TestNoReply(t *testing.T) {
-	for _, name := range []string{"req_oneway", "rsp_hello", "stream_c2s_init", "stream_c2s_data"} {
+	for _, name := range []string{"req_oneway", "rsp_hello"} {
 		m := decodeFrame(t, goldenFrame(t, name))
 		if out := newTestCodec(t).ErrorReply(nil, m, codec.Errorf(codec.ErrTimeout, "late")); len(out) != 0 {
 			t.Errorf("%s: %d-byte reply", name, len(out))
