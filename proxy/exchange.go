@@ -81,6 +81,8 @@ type exchange struct {
 	// part is the exchange's index among the parts of a split request
 	// (fanout.go).
 	part int
+	// stream is the stream a stream's INIT opens (stream.go).
+	stream *stream
 
 	// The session's list of its exchanges in flight (guarded by the
 	// session's lock), so that a closing client cancels them.
@@ -124,7 +126,7 @@ func (ex *exchange) release() {
 	if cap(ex.respBuf) > 64<<10 {
 		ex.respBuf = nil
 	}
-	ex.owner, ex.snap, ex.cl = nil, nil, nil
+	ex.owner, ex.snap, ex.cl, ex.stream = nil, nil, nil, nil
 	ex.lb, ex.try, ex.tries, ex.retries, ex.deadline = cluster.LBContext{}, attempt{}, 0, 0, 0
 	ex.paused, ex.unawaited, ex.expired, ex.seq, ex.part = false, false, false, 0, 0
 	ex.gen.Add(1)

@@ -27,6 +27,9 @@ func (ss *Session) finish(ex *exchange) {
 		o.ClientGone = ss.closed && !o.Local && ex.x.Response == nil && !o.Oneway
 		chain.Complete(&ex.x)
 	}
+	if ex.stream != nil {
+		ss.initEnded(ex)
+	}
 	ex.release()
 	ss.closeIfDone()
 }
@@ -34,7 +37,7 @@ func (ss *Session) finish(ex *exchange) {
 // closeIfDone closes a connection that half-closed or drains once it has no
 // request in flight; ss.mu is held.
 func (ss *Session) closeIfDone() {
-	if (ss.readDone || ss.draining) && ss.active == 0 {
+	if (ss.readDone || ss.draining) && ss.active == 0 && len(ss.streams) == 0 {
 		ss.closeLocked(true)
 	}
 }
@@ -47,7 +50,7 @@ func (ss *Session) Drain() {
 	ss.mu.Lock()
 	defer ss.unlock()
 	ss.draining = true
-	if ss.active == 0 {
+	if ss.active == 0 && len(ss.streams) == 0 {
 		ss.closeLocked(true)
 	}
 }
@@ -66,7 +69,7 @@ func (ss *Session) OnReadClosed() {
 	ss.readDone = true
 	ss.buf, ss.partialSince = nil, time.Time{}
 	ss.releaseHeld()
-	if ss.active == 0 {
+	if ss.active == 0 && len(ss.streams) == 0 {
 		ss.closeLocked(true)
 	}
 }
@@ -193,6 +196,7 @@ func (ss *Session) markClosed() {
 		ss.frameTimer.Stop()
 	}
 	ss.cancelLocked()
+	ss.closeStreams()
 	ss.closeBound()
 }
 

@@ -58,6 +58,18 @@ func (kvCodec) Decode(f []byte, m *codec.Message) error {
 		m.Kind, m.Status = codec.KindResponse, codec.StatusServerFailure
 	case 4, 5:
 		m.Kind, m.HeartbeatRequest = codec.KindHeartbeat, f[4] == 4
+	case 7, 11: // a stream's INIT; 11 a refused one (stream_test.go)
+		m.Kind, m.StreamID = codec.KindStreamInit, m.ID
+		if f[4] == 11 {
+			m.Status = codec.StatusServerFailure
+		}
+	case 8:
+		m.Kind, m.StreamID = codec.KindStreamData, m.ID
+	case 9, 10: // a stream's CLOSE; 10 a reset
+		m.Kind, m.StreamID = codec.KindStreamClose, m.ID
+		if f[4] == 10 {
+			m.Status = codec.StatusServerFailure
+		}
 	default:
 		return codec.Malformed("kv", "bad kind %d", f[4])
 	}
@@ -86,6 +98,12 @@ func (kvCodec) Encode(dst []byte, m *codec.Message, e *codec.Edit) ([]byte, erro
 }
 
 func (kvCodec) ErrorReply(dst []byte, req *codec.Message, e *codec.Error) []byte {
+	switch req.Kind {
+	case codec.KindStreamInit:
+		return append(dst, kvFrame(11, req.StreamID, "error="+e.Type.String())...)
+	case codec.KindStreamData, codec.KindStreamClose:
+		return append(dst, kvFrame(10, req.StreamID, "error="+e.Type.String())...)
+	}
 	return append(dst, kvFrame(2, req.ID, "error="+e.Type.String()+";msg="+e.Message)...)
 }
 
@@ -198,6 +216,8 @@ func (c *memConn) waitFrames(t *testing.T, n int) []codec.Message {
 type memServer struct {
 	mu      sync.Mutex
 	handler func(req codec.Message) []byte // nil reply = no answer
+	// streams answers stream frames (stream_test.go); nil reply = none.
+	streams func(m codec.Message) []byte
 	refuse  bool
 	conns   []*memUpstream
 	seen    []codec.Message
@@ -276,8 +296,11 @@ func (d *memDialer) Dial(addr string, h transport.UpstreamHandler) {
 				s.seen = append(s.seen, m)
 				s.seenOn = append(s.seenOn, u)
 				hd := s.handler
+				if m.StreamID != 0 {
+					hd = s.streams
+				}
 				s.mu.Unlock()
-				if m.Kind == codec.KindRequest && hd != nil {
+				if (m.Kind == codec.KindRequest || m.StreamID != 0) && hd != nil {
 					if r := hd(m); r != nil {
 						in <- r
 					}

@@ -36,7 +36,7 @@ func (ss *Session) overloaded(ex *exchange) bool {
 		return false
 	}
 	s.stats.RequestOverflow.Add(1)
-	if ex.req.Kind == codec.KindRequest {
+	if twoWay(ex.req.Kind) {
 		s.stats.LocalResponseBusinessException.Add(1)
 		ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req, &codec.Error{Type: codec.ErrOverloaded, Message: why})
 	}

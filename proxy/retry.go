@@ -30,6 +30,9 @@ func (ss *Session) retry(ex *exchange, f *failure) bool {
 		return false // a sharded key lives on its host: no other host has it
 	}
 	builtin := f != nil && f.cause == causeConnect && ex.tries == 1 && len(ex.cl.cl.Hosts()) > 1
+	if ex.stream != nil && !builtin {
+		return false // a stream's INIT is tried again only if it never left
+	}
 	if !builtin && !ss.policyRetries(ex, f) {
 		return false
 	}

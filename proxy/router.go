@@ -85,7 +85,7 @@ func (ss *Session) attempt(ex *exchange) {
 		ss.localReply(ex, codec.Errorf(codec.ErrNoHealthyUpstream, "metaproxy: no healthy upstream in cluster %q", ex.x.Cluster))
 		return
 	}
-	if ex.req.Kind == codec.KindRequest {
+	if twoWay(ex.req.Kind) {
 		if !cl.TryRequest() {
 			ss.localReply(ex, codec.Errorf(codec.ErrOverloaded, "metaproxy: cluster %q is at its max_requests (%d)", ex.x.Cluster, cl.Thresholds().MaxRequests))
 			return
@@ -94,6 +94,9 @@ func (ss *Session) attempt(ex *exchange) {
 	}
 	ex.tries++
 	ex.x.Upstream = h.Addr
+	if st := ex.stream; st != nil {
+		st.unbind() // an INIT tried again: it was not sent where it was bound
+	}
 	if err := ss.sendTo(ex, h); err != nil {
 		f := failure{cause: causeLocal, err: err}
 		if err.Type == codec.ErrUnavailable {

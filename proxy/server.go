@@ -300,8 +300,6 @@ func runnable(c codec.Capabilities) error {
 	switch {
 	case c.Side != codec.SideBoth:
 		why = "parses only one side of a connection"
-	case c.Streams:
-		why = "carries streams"
 	default:
 		return nil
 	}

@@ -22,6 +22,8 @@ type Session struct {
 	local    codec.LocalAnswerer // codec, if it answers some requests itself
 	fanout   codec.Fanout        // codec, if its requests may split across hosts
 	bound    *bound              // the upstream of a server-first connection (bound.go)
+	streams  map[uint64]*stream  // the client's streams by its stream id (stream.go)
+	streamOK bool                // the codec carries streams
 	order                        // answers in request order (ordered.go), when ordered
 	ordered  bool
 	buf      []byte      // unconsumed bytes: at most a partial frame
@@ -51,6 +53,7 @@ func (s *Server) NewSession(c transport.Conn, remote string) *Session {
 	ss.local, _ = ss.codec.(codec.LocalAnswerer)
 	ss.fanout, _ = ss.codec.(codec.Fanout)
 	ss.ordered = codec.CapabilitiesOf(s.cfg.Codec).OrderedResponses
+	ss.streamOK = codec.CapabilitiesOf(s.cfg.Codec).Streams
 	s.stats.CxTotal.Add(1)
 	s.stats.CxActive.Add(1)
 	if s.cfg.IdleTimeout > 0 {
@@ -185,7 +188,7 @@ func (ss *Session) frame(f []byte) {
 	if err := s.decode(ss.codec, ex.reqBuf, &ex.req); err != nil {
 		s.stats.RequestDecodingError.Add(1)
 		s.log.Warn("closing connection: undecodable request", "peer", ss.remote, "err", err)
-		if ex.req.Kind == codec.KindRequest {
+		if twoWay(ex.req.Kind) {
 			ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req, &codec.Error{Type: codec.ErrBadRequest, Message: err.Error()})
 		}
 		ex.release()
@@ -211,23 +214,42 @@ func (ss *Session) frame(f []byte) {
 			ex.release()
 			return
 		}
-		ss.supersede()
-		ss.active++
-		s.stats.RequestActive.Add(1)
-		ex.x.Request = &ex.req
-		ex.x.Start = s.now()
-		ex.x.Downstream = ss.remote
-		ex.x.Outcome.BytesIn = len(f)
-		if t := s.cfg.RequestTimeout; t > 0 {
-			ex.deadline = ex.x.Start.Add(t).UnixNano()
+		ss.start(ex, len(f))
+	case codec.KindStreamInit:
+		if !ss.streamOK || ss.overloaded(ex) || !ss.openStream(ex) {
+			ex.release()
+			return
 		}
-		ex.snap.chain.Start(&ex.x, ex)
-		ss.runFilters(ex)
+		ss.start(ex, len(f))
+	case codec.KindStreamData, codec.KindStreamClose:
+		if !ss.streamOK {
+			ex.release()
+			return
+		}
+		ss.streamFrame(ex)
 	default:
-		// Responses and stream frames from a client are not proxied yet.
+		// Responses from a client are not proxied.
 		s.log.Debug("dropping unexpected message from client", "peer", ss.remote, "kind", ex.req.Kind)
 		ex.release()
 	}
+}
+
+// start runs a request (or a stream's INIT) of n bytes through the filters
+// and the router; ss.mu is held.
+func (ss *Session) start(ex *exchange, n int) {
+	s := ss.srv
+	ss.supersede()
+	ss.active++
+	s.stats.RequestActive.Add(1)
+	ex.x.Request = &ex.req
+	ex.x.Start = s.now()
+	ex.x.Downstream = ss.remote
+	ex.x.Outcome.BytesIn = n
+	if t := s.cfg.RequestTimeout; t > 0 {
+		ex.deadline = ex.x.Start.Add(t).UnixNano()
+	}
+	ex.snap.chain.Start(&ex.x, ex)
+	ss.runFilters(ex)
 }
 
 // runFilters runs the request filters from where ex stopped, then the
@@ -282,7 +304,7 @@ func (ss *Session) localReply(ex *exchange, e *codec.Error) {
 	ex.x.Outcome.Local, ex.x.Outcome.ErrorType = true, e.Type
 	if ex.unawaited {
 		s.stats.LocalReplySuppressed.Add(1)
-	} else if ex.req.Kind == codec.KindRequest && !ss.closed {
+	} else if twoWay(ex.req.Kind) && !ss.closed {
 		ex.snap.chain.Respond(&ex.x)
 		s.stats.LocalResponseBusinessException.Add(1)
 		n := len(ss.wbuf)

@@ -52,6 +52,10 @@ type Stats struct {
 	BufferOverflow                 atomic.Uint64 `stat:"buffer_overflow"`
 	CxSlowReader                   atomic.Uint64 `stat:"cx_slow_reader"`          // clients cut off at the write buffer bound
 	UpstreamCxSlowReader           atomic.Uint64 `stat:"upstream_cx_slow_reader"` // upstreams cut off at it
+	StreamTotal                    atomic.Uint64 `stat:"stream_total"`            // streams opened by clients (their INITs)
+	StreamActive                   atomic.Int64  `stat:"stream_active"`           // streams routed and not ended
+	StreamReset                    atomic.Uint64 `stat:"stream_reset"`            // streams the proxy ended with a reset (upstream lost, client gone, overflow)
+	StreamFrameUnknown             atomic.Uint64 `stat:"stream_frame_unknown"`    // stream frames of no stream the proxy knows, dropped
 	PanicsContained                atomic.Uint64 `stat:"panics_contained"`
 	FilterResumeStray              atomic.Uint64 `stat:"filter_resume_stray"` // Resumes of exchanges not paused: a filter's bug, ignored
 }

@@ -181,7 +181,7 @@ func (ss *Session) pauseExpired(ex *exchange, gen uint32) {
 	s.stats.RequestTimeout.Add(1)
 	ss.active--
 	s.stats.RequestActive.Add(-1)
-	if ex.req.Kind == codec.KindRequest && !ex.unawaited {
+	if twoWay(ex.req.Kind) && !ex.unawaited {
 		s.stats.LocalResponseBusinessException.Add(1)
 		ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req,
 			codec.Errorf(codec.ErrTimeout, "metaproxy: request not processed in time (held by a filter)"))

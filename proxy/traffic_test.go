@@ -344,15 +344,15 @@ func TestNotSentRetryNeedsAnotherHost(t *testing.T) {
 	}
 }
 
-type streamingFactory struct{ codec.Factory }
+type oneSidedFactory struct{ codec.Factory }
 
-func (streamingFactory) Capabilities() codec.Capabilities { return codec.Capabilities{Streams: true} }
+func (oneSidedFactory) Capabilities() codec.Capabilities { return codec.Capabilities{Side: codec.SideDownstream} }
 
 // TestCodecModesNotRunAreRefused: a codec that declares a mode the engine
 // does not run is refused at configuration time, not proxied wrongly.
 func TestCodecModesNotRunAreRefused(t *testing.T) {
-	_, err := New(Config{Codec: streamingFactory{codec.FactoryFunc(func() codec.Codec { return kvCodec{} })}}, Options{Dialer: &memDialer{}})
-	if err == nil || !strings.Contains(err.Error(), "streams") {
-		t.Fatalf("err = %v, want a refusal naming streams", err)
+	_, err := New(Config{Codec: oneSidedFactory{codec.FactoryFunc(func() codec.Codec { return kvCodec{} })}}, Options{Dialer: &memDialer{}})
+	if err == nil || !strings.Contains(err.Error(), "one side") {
+		t.Fatalf("err = %v, want a refusal naming the one side it parses", err)
 	}
 }

@@ -183,7 +183,7 @@ func (u *upstream) drainWhenIdle() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.draining = true
-	return len(u.pending) == 0
+	return len(u.pending) == 0 && len(u.streams) == 0
 }
 
 // close stops p from lending or dialling connections; the Server closes
@@ -233,15 +233,19 @@ type upstream struct {
 	// here is its place in that order, and answered counts the answers.
 	fifo     bool
 	answered uint64
-	scratch  []byte
-	rbuf     []byte
-	edit     codec.Edit // reused: an Edit passed to a codec escapes
+	// streams are the streams bound to u, by their id here (stream.go).
+	streams map[uint64]*stream
+	scratch []byte
+	rbuf    []byte
+	edit    codec.Edit // reused: an Edit passed to a codec escapes
 
 	// Used by OnData only; the host never calls OnData concurrently.
 	spare     codec.Message
 	spareBuf  []byte
 	delivered []*exchange
-	owners    []owner // owners to flush after a batch of responses
+	owners    []owner    // owners to flush after a batch of responses
+	sin       []streamIn // stream frames read, for their sessions
+	sbuf      []byte     // their bytes
 }
 
 func (u *upstream) isClosed() bool {
@@ -264,7 +268,7 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 		s.stats.BufferOverflow.Add(1)
 		return false, codec.Errorf(codec.ErrOverloaded, "metaproxy: too many bytes waiting for upstream %s", u.pool.addr)
 	}
-	twoway := ex.req.Kind == codec.KindRequest
+	twoway := twoWay(ex.req.Kind)
 	if u.state == upConnecting {
 		if !u.pool.cl.TryPending() {
 			return false, codec.Errorf(codec.ErrOverloaded, "metaproxy: cluster %q is at its max_pending_requests (%d requests wait for a connection)",
@@ -291,6 +295,9 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 		ex.try.host.Begin()
 		ex.try.up, ex.try.upID = u, id
 		u.pending[id] = ex
+		if ex.stream != nil {
+			u.bindStream(ex.stream, id)
+		}
 	}
 	if u.queued || u.state != upReady {
 		return false, nil
@@ -451,8 +458,9 @@ func (u *upstream) OnData(b []byte) {
 	}
 	delivered := u.delivered
 	u.delivered = u.delivered[:0]
-	exclusiveDone := !u.pool.mux && len(u.pending) == 0 && len(delivered) > 0 && bad == nil
-	drained := u.draining && len(u.pending) == 0 && bad == nil
+	idle := len(u.pending) == 0 && len(u.streams) == 0 && bad == nil
+	exclusiveDone := !u.pool.mux && idle && (len(delivered) > 0 || len(u.sin) > 0)
+	drained := u.draining && idle
 	u.mu.Unlock()
 	if drained {
 		exclusiveDone = false
@@ -464,7 +472,9 @@ func (u *upstream) OnData(b []byte) {
 		// next request finds the connection idle.
 		u.pool.giveBack(u)
 	}
-	u.owners = deliverAll(delivered, nil, u.owners)
+	owners := deliverEach(delivered, nil, u.owners)
+	owners = u.deliverStreams(owners)
+	u.owners = flushOwners(owners)
 	if bad != nil {
 		s.stats.ResponseDecodingError.Add(1)
 		s.log.Warn("closing upstream connection: bad response", "upstream", u.pool.addr, "err", bad)
@@ -491,7 +501,10 @@ func (u *upstream) frame(f []byte) error {
 			}
 		}
 		return nil
-	case codec.KindResponse, codec.KindError:
+	case codec.KindResponse, codec.KindError, codec.KindStreamInit:
+	case codec.KindStreamData, codec.KindStreamClose:
+		u.streamFrame()
+		return nil
 	default:
 		s.log.Debug("dropping unexpected message from upstream", "upstream", u.pool.addr, "kind", u.spare.Kind)
 		return nil
@@ -532,8 +545,9 @@ func (u *upstream) OnClose(err error) {
 // fail closes u and ends the attempt of every request it held: c says why,
 // e is the error their clients get unless they are tried again.
 func (u *upstream) fail(c cause, e *codec.Error, closeConn bool) {
-	exs, shut := u.shut(closeConn)
+	exs, streams, shut := u.shut(closeConn)
 	deliverAll(exs, &failure{c, e}, nil)
+	u.loseStreams(streams, e)
 	if shut && !u.pool.mux {
 		u.pool.redial()
 	}
@@ -542,16 +556,16 @@ func (u *upstream) fail(c cause, e *codec.Error, closeConn bool) {
 // shut marks u closed, closes its connection if closeConn, gives back its
 // place under the cluster's max_connections, and returns the exchanges it
 // still held (the caller owns them now) and whether this call shut it.
-func (u *upstream) shut(closeConn bool) ([]*exchange, bool) {
+func (u *upstream) shut(closeConn bool) ([]*exchange, map[uint64]*stream, bool) {
 	u.mu.Lock()
 	if u.state == upClosed {
 		u.mu.Unlock()
-		return nil, false
+		return nil, nil, false
 	}
 	u.state = upClosed
 	u.srv.trackUpstream(u, false)
-	pending := u.pending
-	u.pending = nil
+	pending, streams := u.pending, u.streams
+	u.pending, u.streams = nil, nil
 	c := u.conn
 	u.wbuf, u.rbuf = nil, nil
 	waited := u.connecting
@@ -569,13 +583,19 @@ func (u *upstream) shut(closeConn bool) ([]*exchange, bool) {
 	for _, ex := range pending {
 		exs = append(exs, ex)
 	}
-	return exs, true
+	return exs, streams, true
 }
 
 // deliverAll hands each exchange back to its owner with its response (f
 // nil) or the failure f, then flushes every owner that got something,
 // once. It clears exs and returns owners emptied, for reuse.
 func deliverAll(exs []*exchange, f *failure, owners []owner) []owner {
+	return flushOwners(deliverEach(exs, f, owners))
+}
+
+// deliverEach hands each exchange back to its owner, as deliverAll does,
+// and appends the owners to flush to owners; it clears exs.
+func deliverEach(exs []*exchange, f *failure, owners []owner) []owner {
 	var now int64
 	for _, ex := range exs {
 		ex.try.host.End()
@@ -591,6 +611,11 @@ func deliverAll(exs []*exchange, f *failure, owners []owner) []owner {
 		}
 	}
 	clear(exs)
+	return owners
+}
+
+// flushOwners flushes each owner once and returns owners emptied.
+func flushOwners(owners []owner) []owner {
 	for _, o := range owners {
 		o.flush()
 	}

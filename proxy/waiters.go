@@ -31,7 +31,7 @@ func (p *pool) atCapacity() *codec.Error {
 // wait queues ex until p has a connection for it; the caller holds ex's
 // session lock. On error ex is still the caller's.
 func (p *pool) wait(ex *exchange) error {
-	if _, ok := ex.owner.(*Session); !ok || ex.req.Kind != codec.KindRequest {
+	if _, ok := ex.owner.(*Session); !ok || !twoWay(ex.req.Kind) {
 		return p.atCapacity()
 	}
 	if !p.cl.TryPending() {

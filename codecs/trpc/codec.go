@@ -7,8 +7,8 @@
 // Unary frames are read for routing: requests give caller, callee, func
 // and every trans_info entry, responses their status and trans_info.
 // Stream frames (INIT, DATA, FEEDBACK, CLOSE) are decoded and classified,
-// but the codec does not declare codec.Capabilities.Streams yet, so the
-// engine does not proxy them.
+// and the codec declares codec.Capabilities.Streams: the engine routes a
+// stream on its INIT's metadata and keeps it on one upstream connection.
 //
 // Decoding does not allocate: a small protobuf reader (pb.go) reads the
 // header in place, and metadata values point into the frame.

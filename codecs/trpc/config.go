@@ -42,6 +42,10 @@ type factory Options
 // NewCodec returns a codec for one connection.
 func (f factory) NewCodec() codec.Codec { return &Codec{maxFrame: f.MaxFrame} }
 
+// Capabilities declares tRPC's streams: the engine routes a stream at its
+// INIT and binds it to one upstream connection until it ends.
+func (f factory) Capabilities() codec.Capabilities { return codec.Capabilities{Streams: true} }
+
 // newFromJSON is the registry's constructor: config is null, {} or
 // {"max_frame_bytes": N}; unknown fields are an error.
 func newFromJSON(config json.RawMessage) (codec.Factory, error) {

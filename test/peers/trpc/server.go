@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -28,7 +29,15 @@ const FailCode = 1001
 //   - SayHi(name) → "Hi <name>, response from <tag>@<addr>".
 //   - EchoMeta(key) → the request's trans_info value of key, or "<absent>".
 //   - Fail(text) → the business error FailCode "failed: <text>".
-//   - Chat (bidirectional stream): each message m is answered "echo: m".
+//   - Chat (bidirectional stream): each message m is answered "echo: m",
+//     except "whoami", answered with the tag, and "hold", not answered: the
+//     stream then answers nothing more and ends when its context does or
+//     when the client's side ends (its close or reset, or the connection
+//     failing), so that a test can kill the server mid-stream.
+//   - Count (client stream): after the client's close, one message
+//     "got N: a,b,c", the N messages joined with commas.
+//   - Repeat (server stream): one message "text*N" is answered with N
+//     messages "text #1" … "text #N", then the stream ends.
 type greeter struct {
 	tag, addr string
 }
@@ -87,10 +96,75 @@ func (g *greeter) chat(s server.Stream) error {
 			}
 			return err
 		}
-		if err := s.SendMsg(wrapperspb.String("echo: " + m.GetValue())); err != nil {
+		reply := "echo: " + m.GetValue()
+		switch m.GetValue() {
+		case "whoami":
+			reply = g.tag
+		case "hold":
+			return hold(s)
+		}
+		if err := s.SendMsg(wrapperspb.String(reply)); err != nil {
 			return err
 		}
 	}
+}
+
+// hold answers nothing more on s: it discards what the client sends and
+// returns when s's context ends or the client's side does. (trpc-go's
+// server stream contexts descend from context.Background: only the
+// client's side ending, or the connection failing, ends a held stream.)
+func hold(s server.Stream) error {
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if err := s.RecvMsg(&wrapperspb.StringValue{}); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				ended <- err
+				return
+			}
+		}
+	}()
+	select {
+	case <-s.Context().Done():
+		return s.Context().Err()
+	case err := <-ended:
+		return err
+	}
+}
+
+func (g *greeter) count(s server.Stream) error {
+	var got []string
+	for {
+		m := &wrapperspb.StringValue{}
+		if err := s.RecvMsg(m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return err
+		}
+		got = append(got, m.GetValue())
+	}
+	return s.SendMsg(wrapperspb.String(fmt.Sprintf("got %d: %s", len(got), strings.Join(got, ","))))
+}
+
+func (g *greeter) repeat(s server.Stream) error {
+	m := &wrapperspb.StringValue{}
+	if err := s.RecvMsg(m); err != nil {
+		return err
+	}
+	text, ns, ok := strings.Cut(m.GetValue(), "*")
+	n, err := strconv.Atoi(ns)
+	if !ok || err != nil || n < 0 {
+		return errs.New(FailCode, fmt.Sprintf("repeat: %q is not text*N", m.GetValue()))
+	}
+	for i := 1; i <= n; i++ {
+		if err := s.SendMsg(wrapperspb.String(fmt.Sprintf("%s #%d", text, i))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // serviceDesc describes greeter to trpc-go.
@@ -110,6 +184,14 @@ func serviceDesc() *server.ServiceDesc {
 			StreamName:    Func("Chat"),
 			Handler:       func(svr any, s server.Stream) error { return svr.(*greeter).chat(s) },
 			ClientStreams: true,
+			ServerStreams: true,
+		}, {
+			StreamName:    Func("Count"),
+			Handler:       func(svr any, s server.Stream) error { return svr.(*greeter).count(s) },
+			ClientStreams: true,
+		}, {
+			StreamName:    Func("Repeat"),
+			Handler:       func(svr any, s server.Stream) error { return svr.(*greeter).repeat(s) },
 			ServerStreams: true,
 		}},
 	}
