@@ -51,7 +51,7 @@ func chatServer(s *memServer) func(codec.Message) []byte {
 }
 
 func sinit(id uint64, method string) []byte { return kvFrame(7, id, "method="+method) }
-func sdata(id uint64, body string) []byte  { return kvFrame(8, id, body) }
+func sdata(id uint64, body string) []byte   { return kvFrame(8, id, body) }
 
 // body returns frame m's body.
 func body(m codec.Message) string { return string(m.Frame[13:]) }

@@ -346,7 +346,9 @@ func TestNotSentRetryNeedsAnotherHost(t *testing.T) {
 
 type oneSidedFactory struct{ codec.Factory }
 
-func (oneSidedFactory) Capabilities() codec.Capabilities { return codec.Capabilities{Side: codec.SideDownstream} }
+func (oneSidedFactory) Capabilities() codec.Capabilities {
+	return codec.Capabilities{Side: codec.SideDownstream}
+}
 
 // TestCodecModesNotRunAreRefused: a codec that declares a mode the engine
 // does not run is refused at configuration time, not proxied wrongly.
