@@ -31,6 +31,10 @@ type Capabilities struct {
 	OrderedResponses bool
 	// Streams: the protocol carries streams (KindStreamInit, Data, Close)
 	// that are routed once and stay bound to one upstream connection (tRPC).
+	// Every stream frame decodes with its StreamID (also its ID), SetID
+	// rewrites it, and ErrorReply of a stream message — which may hold only
+	// Kind and StreamID — appends the frame that ends the stream: a failed
+	// INIT for an INIT, else a reset valid in either direction.
 	Streams bool
 	// ServerFirst: the server speaks first on a new connection (MySQL's
 	// handshake); a downstream connection is bound to one upstream

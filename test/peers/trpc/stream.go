@@ -115,7 +115,9 @@ func runStream(sf streamFlags) error {
 	case "Repeat":
 		desc = client.ClientStreamDesc{ServerStreams: true}
 	default:
-		return fmt.Errorf("stream: -func %q: want Chat, Count or Repeat", sf.method)
+		// Any other name opens a bidirectional stream the server does not
+		// have (or the proxy does not route): tests of refused INITs.
+		desc = client.ClientStreamDesc{ClientStreams: true, ServerStreams: true}
 	}
 	if (sf.hold || sf.duration > 0) && sf.method != "Chat" {
 		return fmt.Errorf("stream: -hold and -duration are for Chat")
@@ -123,7 +125,10 @@ func runStream(sf streamFlags) error {
 	if sf.hold && sf.duration > 0 {
 		return fmt.Errorf("stream: -hold and -duration exclude each other")
 	}
-	desc.StreamName = Func(sf.method)
+	desc.StreamName = sf.method
+	if !strings.HasPrefix(sf.method, "/") {
+		desc.StreamName = Func(sf.method)
+	}
 	meta := map[string]string{}
 	for _, kv := range strings.Split(sf.meta, ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
