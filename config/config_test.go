@@ -125,6 +125,11 @@ func TestCodecConfig(t *testing.T) {
 	if _, err := LoadBootstrap([]byte(y), filter.Env{}); err != nil {
 		t.Fatal(err)
 	}
+	y = strings.Replace(bootstrap, "codec: { name: aeraki.meta_protocol.codec.dubbo }",
+		`codec: { name: aeraki.meta_protocol.codec.trpc, config: { "@type": type.googleapis.com/aeraki.meta_protocol.codec.TrpcCodec, max_frame_bytes: 8 } }`, 1)
+	if _, err := LoadBootstrap([]byte(y), filter.Env{}); err == nil || !strings.Contains(err.Error(), "max_frame_bytes 8 is below") {
+		t.Fatalf("a typed TrpcCodec's max_frame_bytes does not reach the codec: %v", err)
+	}
 }
 
 // TestOverloadDefaults: unset, the request timeout is Envoy generic_proxy's

@@ -199,7 +199,9 @@ func (*BrpcCodec) Descriptor() ([]byte, []int) {
 
 // TrpcCodec configures aeraki.meta_protocol.codec.trpc.
 type TrpcCodec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Largest frame accepted, head included; trpc-go's 10 MiB when unset.
+	MaxFrameBytes uint32 `protobuf:"varint,100,opt,name=max_frame_bytes,json=maxFrameBytes,proto3" json:"max_frame_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,6 +236,13 @@ func (*TrpcCodec) Descriptor() ([]byte, []int) {
 	return file_aeraki_meta_protocol_codec_codec_proto_rawDescGZIP(), []int{3}
 }
 
+func (x *TrpcCodec) GetMaxFrameBytes() uint32 {
+	if x != nil {
+		return x.MaxFrameBytes
+	}
+	return 0
+}
+
 var File_aeraki_meta_protocol_codec_codec_proto protoreflect.FileDescriptor
 
 const file_aeraki_meta_protocol_codec_codec_proto_rawDesc = "" +
@@ -248,8 +257,9 @@ const file_aeraki_meta_protocol_codec_codec_proto_rawDesc = "" +
 	"\x0fmax_frame_bytes\x18f \x01(\rR\rmaxFrameBytes\x12%\n" +
 	"\x0eoneway_methods\x18g \x03(\tR\ronewayMethods\x12-\n" +
 	"\x12concurrent_clients\x18h \x01(\bR\x11concurrentClients\"\v\n" +
-	"\tBrpcCodec\"\v\n" +
-	"\tTrpcCodecB<Z:github.com/metaproxy/metaproxy/api/codecconfig;codecconfigb\x06proto3"
+	"\tBrpcCodec\"3\n" +
+	"\tTrpcCodec\x12&\n" +
+	"\x0fmax_frame_bytes\x18d \x01(\rR\rmaxFrameBytesB<Z:github.com/metaproxy/metaproxy/api/codecconfig;codecconfigb\x06proto3"
 
 var (
 	file_aeraki_meta_protocol_codec_codec_proto_rawDescOnce sync.Once
