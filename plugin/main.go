@@ -22,6 +22,7 @@ import (
 const PluginName = "metaprotocol"
 
 func init() {
+	setProcs()
 	// The SDK's own logger implementation (api_impl) calls into Envoy at
 	// init; this one asks Envoy nothing until the first log call.
 	api.SetCommonCAPI(&envoyLog{})
