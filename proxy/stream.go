@@ -316,13 +316,16 @@ func (u *upstream) streamFrame() {
 // appends the sessions to flush to owners. It runs without u.mu (OnData
 // only).
 func (u *upstream) deliverStreams(owners []owner) []owner {
-	var m codec.Message
+	if len(u.sin) == 0 {
+		return owners
+	}
+	m := &u.smsg
 	for i := range u.sin {
 		in := &u.sin[i]
 		m.Reset()
 		m.Kind, m.ID, m.StreamID = in.kind, in.st.upID, in.st.upID
 		m.Frame = u.sbuf[in.off:in.end]
-		if ss := in.st.ss; ss.fromUpstream(in.st, &m, in.last) {
+		if ss := in.st.ss; ss.fromUpstream(in.st, m, in.last) {
 			owners = append(owners, ss)
 		}
 		in.st = nil

@@ -243,9 +243,10 @@ type upstream struct {
 	spare     codec.Message
 	spareBuf  []byte
 	delivered []*exchange
-	owners    []owner    // owners to flush after a batch of responses
-	sin       []streamIn // stream frames read, for their sessions
-	sbuf      []byte     // their bytes
+	owners    []owner       // owners to flush after a batch of responses
+	sin       []streamIn    // stream frames read, for their sessions
+	sbuf      []byte        // their bytes
+	smsg      codec.Message // scratch for handing them on
 }
 
 func (u *upstream) isClosed() bool {
