@@ -39,7 +39,10 @@ type recordConn struct{ last []byte }
 func (c *recordConn) Write(b []byte) error { c.last = append(c.last[:0], b...); return nil }
 func (c *recordConn) Close(bool)           {}
 
-func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.KV, edits ...func(*cluster.Config)) {
+// corePath sets up one session, one upstream and the upstream server's
+// side, and returns round, which runs one request and its response through
+// them, and done, which checks nothing is left in flight.
+func corePath(tb testing.TB, f codec.Factory, req, resp []byte, meta codec.KV, edits ...func(*cluster.Config)) (round, done func()) {
 	d := &syncDialer{up: &recordConn{}}
 	cfg := Config{
 		StatPrefix: "bench", Protocol: "bench", Codec: f, Multiplexing: true, UpstreamConnsPerHost: 1,
@@ -55,9 +58,9 @@ func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.K
 	}
 	srv, err := New(cfg, Options{Dialer: d})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer srv.Close()
+	tb.Cleanup(srv.Close)
 	down := &recordConn{}
 	s := srv.NewSession(down, "bench")
 
@@ -67,28 +70,37 @@ func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.K
 	var rm, sm codec.Message
 	rm.Frame = resp
 	if err := sc.Decode(resp, &rm); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	var out []byte
 	edit := &codec.Edit{SetID: true}
-	round := func() {
+	round = func() {
 		s.OnData(req)
 		sm.Reset()
 		sm.Frame = d.up.last
 		if err := sc.Decode(d.up.last, &sm); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		edit.ID = sm.ID
 		out, _ = sc.Encode(out[:0], &rm, edit)
 		d.h.OnData(out)
 		if len(down.last) == 0 {
-			b.Fatal("no response reached the client")
+			tb.Fatal("no response reached the client")
 		}
 		down.last = down.last[:0]
 	}
 	for range 100 { // warm the pools
 		round()
 	}
+	return round, func() {
+		if srv.InFlight() != 0 || d.dial != 1 {
+			tb.Fatalf("in flight %d, dials %d", srv.InFlight(), d.dial)
+		}
+	}
+}
+
+func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.KV, edits ...func(*cluster.Config)) {
+	round, done := corePath(b, f, req, resp, meta, edits...)
 	b.SetBytes(int64(len(req) + len(resp)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -96,8 +108,37 @@ func benchCorePath(b *testing.B, f codec.Factory, req, resp []byte, meta codec.K
 		round()
 	}
 	b.StopTimer()
-	if srv.InFlight() != 0 || d.dial != 1 {
-		b.Fatalf("in flight %d, dials %d", srv.InFlight(), d.dial)
+	done()
+}
+
+// TestCorePathAllocatesNothing: a request and its response, through the
+// engine with real codecs, allocate nothing once the pools are warm. (The
+// benchmarks report it too, but only a test fails.)
+func TestCorePathAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	df, err := dubbo.NewFactory(dubbo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf, err := thrift.NewFactory(thrift.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	treqs, trsps := golden.ThriftFrames(t, "framed-binary")
+	for name, c := range map[string]struct {
+		f         codec.Factory
+		req, resp []byte
+	}{
+		"dubbo":  {df, golden.DubboFrame(t, "lib_req_typical"), golden.DubboFrame(t, "lib_rsp_value_attachments")},
+		"thrift": {tf, treqs[0], trsps[0]},
+	} {
+		round, done := corePath(t, c.f, c.req, c.resp, codec.KV{Key: "method", Value: "sayHello"})
+		if n := testing.AllocsPerRun(500, round); n != 0 {
+			t.Errorf("%s: %.2f allocations per call", name, n)
+		}
+		done()
 	}
 }
 
