@@ -80,7 +80,7 @@ func lbContext(r *router.Route, md *codec.Metadata) cluster.LBContext {
 func (ss *Session) attempt(ex *exchange) {
 	s := ss.srv
 	cl := ex.cl.cl
-	h := cl.Pick(s.now(), &ex.lb)
+	h := cl.Pick(ss.clock(), &ex.lb)
 	if h == nil {
 		ss.localReply(ex, codec.Errorf(codec.ErrNoHealthyUpstream, "metaproxy: no healthy upstream in cluster %q", ex.x.Cluster))
 		return
@@ -125,8 +125,7 @@ func (ss *Session) attempt(ex *exchange) {
 // sendTo queues ex on a connection to h; ss.mu is held. On error ex is
 // still the caller's.
 func (ss *Session) sendTo(ex *exchange, h *cluster.Host) *codec.Error {
-	s := ss.srv
-	now := s.now()
+	now := ss.clock()
 	ex.try.host = h
 	ex.try.deadline = ex.deadline
 	ex.try.sent = now.UnixNano()

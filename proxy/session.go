@@ -40,6 +40,9 @@ type Session struct {
 	held     int // len(buf) counted in the listener's buffered bytes
 	lastData time.Time
 	idle     *time.Timer
+	// at is the time the bytes being handled were read, shared by every
+	// frame of the read (see clock); zero outside OnData.
+	at time.Time
 
 	partialSince time.Time   // when the partial frame in buf began
 	frameTimer   *time.Timer // enforces FrameReceiveTimeout
@@ -78,7 +81,19 @@ func (ss *Session) OnData(b []byte) {
 	if ss.closed || ss.readDone || len(b) == 0 {
 		return
 	}
+	ss.at = ss.srv.now()
+	defer func() { ss.at = time.Time{} }()
 	ss.onData(b)
+}
+
+// clock returns the time for the frame being handled: the time its bytes
+// were read, one clock read for every frame of a read (a pipelined batch
+// of Redis commands, say), else now; ss.mu is held.
+func (ss *Session) clock() time.Time {
+	if !ss.at.IsZero() {
+		return ss.at
+	}
+	return ss.srv.now()
 }
 
 // containLocked turns a panic into the connection's closure; ss.mu is held.
@@ -94,7 +109,7 @@ func (ss *Session) containLocked(where string) {
 func (ss *Session) onData(b []byte) {
 	s := ss.srv
 	if ss.idle != nil {
-		ss.lastData = s.now()
+		ss.lastData = ss.clock()
 	}
 	if ss.bound != nil {
 		if b = ss.boundData(b); len(b) == 0 {
@@ -242,7 +257,7 @@ func (ss *Session) start(ex *exchange, n int) {
 	ss.active++
 	s.stats.RequestActive.Add(1)
 	ex.x.Request = &ex.req
-	ex.x.Start = s.now()
+	ex.x.Start = ss.clock()
 	ex.x.Downstream = ss.remote
 	ex.x.Outcome.BytesIn = n
 	if t := s.cfg.RequestTimeout; t > 0 {
