@@ -33,6 +33,10 @@ type Load struct {
 	// During, if set, is called when the measured phase starts, with the
 	// phase's length; it must not block (the profiler starts perf from it).
 	During func(time.Duration)
+	// Counters, if set, reads the proxy's counters (Front.Counters); they
+	// are read right before and right after the measured phase, for
+	// Measured.Crossings.
+	Counters func() (map[string]int64, error)
 }
 
 // Measured is what one load run measured. The CPU times are deltas over
@@ -45,6 +49,10 @@ type Measured struct {
 	MachineBusy                    time.Duration
 	// Elapsed is the wall time between the two samples.
 	Elapsed time.Duration
+	// Crossings are the ABI host's cgo crossings in the measured phase;
+	// nil for the other proxies (and in reports made before they were
+	// counted).
+	Crossings *Crossings `json:",omitempty"`
 }
 
 // Run starts the load generator, samples CPU counters when it announces the
@@ -106,25 +114,34 @@ func (l Load) sample(client int) (sample, error) {
 // scan reads the generator's output: MEASURING, then the JSON summary.
 func (l Load) scan(stdout io.Reader, client int) (Measured, error) {
 	var (
-		m      Measured
-		before sample
-		begun  bool
+		m        Measured
+		before   sample
+		counters map[string]int64
+		begun    bool
 	)
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {
 		case line == "MEASURING":
+			c, err := l.counters()
+			if err != nil {
+				return m, err
+			}
 			s, err := l.sample(client)
 			if err != nil {
 				return m, err
 			}
-			before, begun = s, true
+			before, counters, begun = s, c, true
 			if l.During != nil {
 				l.During(l.Duration)
 			}
 		case begun && strings.HasPrefix(line, "{"):
 			after, err := l.sample(client)
+			if err != nil {
+				return m, err
+			}
+			c, err := l.counters()
 			if err != nil {
 				return m, err
 			}
@@ -136,6 +153,9 @@ func (l Load) scan(stdout io.Reader, client int) (Measured, error) {
 			m.ClientCPU = after.procs[2] - before.procs[2]
 			m.MachineBusy = after.machine.Busy - before.machine.Busy
 			m.Elapsed = after.at.Sub(before.at)
+			if c != nil {
+				m.Crossings = CrossingsBetween(counters, c)
+			}
 			return m, nil
 		}
 	}
@@ -143,4 +163,16 @@ func (l Load) scan(stdout io.Reader, client int) (Measured, error) {
 		return m, err
 	}
 	return m, fmt.Errorf("no summary line")
+}
+
+// counters reads l.Counters, nil if it is not set.
+func (l Load) counters() (map[string]int64, error) {
+	if l.Counters == nil {
+		return nil, nil
+	}
+	c, err := l.Counters()
+	if err != nil {
+		return nil, fmt.Errorf("proxy counters: %w", err)
+	}
+	return c, nil
 }

@@ -64,6 +64,13 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "\n## Who used the CPUs\n\nCPU µs per call in the measured phase of the median run: the load "+
 		"generator (client), the server, the proxy, and everything else on the machine (other).\n\n%s", r.cpuTable())
+	if xt := r.crossingsTable(); xt != "" {
+		fmt.Fprintf(&b, "\n## cgo crossings per call (metaproxy.so)\n\nCounted by the ABI host over the measured phase of "+
+			"the median run, divided by its calls: calls from C into Go with read data (OnDownstreamData, OnUpstreamData), "+
+			"through the write filter (OnDownstreamWrite) and for the rest (connections, events); the plugin's writes, "+
+			"calls from Go into C (DownstreamWrite, UpstreamWrite); and eventfd wake-ups of a worker whose queue was "+
+			"empty. See bench/README.md.\n\n%s", xt)
+	}
 	fmt.Fprintf(&b, "\n## Targets (issue 5)\n\n%s", r.targets())
 	if r.Plan.Rounds > 1 {
 		fmt.Fprintf(&b, "\n## Noise: spread over the %d rounds\n\n%s", r.Plan.Rounds, r.noise())
@@ -198,6 +205,30 @@ func (r *Report) cpuTable() string {
 	return t.String()
 }
 
+// crossingsTable is a row per protocol and worker count with the cgo
+// crossings per call of metaproxy.so's median run; "" when no run counted
+// them (reports made before they were).
+func (r *Report) crossingsTable() string {
+	t := &table{head: []string{"protocol", "workers", "into Go (data)", "into Go (write)", "into Go (other)",
+		"Go→C writes", "wake-ups", "total crossings"}}
+	for _, p := range r.Plan.Protocols {
+		for _, w := range r.Plan.Workers {
+			res, ok := r.Results.Median(Case{p, w, ABIHost})
+			if !ok || res.Crossings == nil || res.Calls() == 0 {
+				continue
+			}
+			x := res.Crossings
+			per := func(n int64) string { return fmt.Sprintf("%.2f", float64(n)/float64(res.Calls())) }
+			t.add(p, fmt.Sprint(w), per(x.IntoGoData), per(x.IntoGoWrite), per(x.IntoGoOther),
+				per(x.FromGoWrite), per(x.Wakeups), per(x.Total()))
+		}
+	}
+	if len(t.rows) == 0 {
+		return ""
+	}
+	return t.String()
+}
+
 // targets checks the goals of issue 5 case by case, on the median runs.
 func (r *Report) targets() string {
 	var b strings.Builder
@@ -216,6 +247,11 @@ func (r *Report) targets() string {
 				rps := Ratio(mp.Result.RPS, ha.Result.RPS)
 				fmt.Fprintf(&b, "- %s: metaproxy %.0f calls/s vs HAProxy %.0f (%s, target ≥ 1.00×): %s\n",
 					name, mp.Result.RPS, ha.Result.RPS, ratio(rps), verdict(rps >= 1))
+			}
+			if mo, ok := r.Results.Median(Case{p, w, MOSN}); ok {
+				cpu := Ratio(float64(mp.PerCall(mp.ProxyCPU)), float64(mo.PerCall(mo.ProxyCPU)))
+				fmt.Fprintf(&b, "- %s: metaproxy CPU/call %s µs vs MOSN %s µs (%s, target ≤ 0.33×): %s\n",
+					name, us(mp.PerCall(mp.ProxyCPU)), us(mo.PerCall(mo.ProxyCPU)), ratio(cpu), verdict(cpu <= 0.33))
 			}
 			peak := int64(0)
 			for _, run := range r.Results.Runs(Case{p, w, Metaproxy}) {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"image/png"
 	"strings"
 	"testing"
@@ -137,5 +138,85 @@ func TestFeatureRows(t *testing.T) {
 	var b bytes.Buffer
 	if err := Chart(&b, r.Results, r.Plan); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReportCrossings: the crossings section shows metaproxy.so's median
+// run per call, and a report without counted crossings (one rendered from
+// an older latest.json) has none.
+func TestReportCrossings(t *testing.T) {
+	r := testReport()
+	if md := r.Markdown(); strings.Contains(md, "cgo crossings") {
+		t.Errorf("a report without crossings has the section:\n%s", md)
+	}
+	so := Case{"dubbo", 16, ABIHost}
+	for _, x := range []struct {
+		calls int64
+		c     *Crossings
+	}{
+		{4000, &Crossings{IntoGoData: 40000}},
+		{5000, &Crossings{IntoGoData: 10000, IntoGoWrite: 5000, IntoGoOther: 50, FromGoWrite: 10000, Wakeups: 7500}},
+		{6000, nil},
+	} {
+		res := fakeResult(so, x.calls, 30*time.Microsecond, 3000, 30<<20)
+		res.Crossings = x.c
+		r.Results = append(r.Results, res)
+	}
+	md := r.Markdown()
+	for _, want := range []string{
+		"\n## cgo crossings per call (metaproxy.so)\n",
+		// The median run, 5000 calls: 2, 1, 0.01, 2 and 1.5 per call; 6.51 in all.
+		"| dubbo    |      16 |           2.00 |            1.00 |            0.01 |        2.00 |     1.50 |            6.51 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestReportOldJSON: a latest.json written before crossings were counted
+// still loads and renders, without the section; a new one keeps them.
+func TestReportOldJSON(t *testing.T) {
+	old := `{"Plan":{"Protocols":["dubbo"],"Workers":[16],"Proxies":["metaproxy.so"],"Rounds":1},
+		"Results":[{"Protocol":"dubbo","Workers":16,"Proxy":"metaproxy.so","Round":1,
+		"Result":{"OK":100,"RPS":100},"ProxyCPU":1000,"Elapsed":1000000000,"ProxyRequests":-1}]}`
+	var rep Report
+	if err := json.Unmarshal([]byte(old), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Results[0].Crossings != nil {
+		t.Errorf("crossings %+v from a report without them", rep.Results[0].Crossings)
+	}
+	if md := rep.Markdown(); strings.Contains(md, "cgo crossings") {
+		t.Errorf("an old report has the crossings section:\n%s", md)
+	}
+	rep.Results[0].Crossings = &Crossings{IntoGoData: 200, FromGoWrite: 200}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if c := back.Results[0].Crossings; c == nil || *c != *rep.Results[0].Crossings {
+		t.Errorf("crossings after a round trip: %+v", c)
+	}
+	if md := back.Markdown(); !strings.Contains(md, "## cgo crossings per call (metaproxy.so)") {
+		t.Errorf("no crossings section:\n%s", md)
+	}
+}
+
+func TestParseCrossings(t *testing.T) {
+	before := map[string]int64{"downstream_open": 16, "into_go_data": 10, "into_go_write": 5, "into_go_other": 40, "from_go_write": 10, "wakeups": 3}
+	after := map[string]int64{"downstream_open": 16, "into_go_data": 30, "into_go_write": 15, "into_go_other": 41, "from_go_write": 30, "wakeups": 13}
+	got := CrossingsBetween(before, after)
+	want := Crossings{IntoGoData: 20, IntoGoWrite: 10, IntoGoOther: 1, FromGoWrite: 20, Wakeups: 10}
+	if got == nil || *got != want || got.Total() != 61 {
+		t.Errorf("CrossingsBetween = %+v, want %+v (total 61)", got, want)
+	}
+	// A host without the counters (an older build) counts none.
+	if got := CrossingsBetween(map[string]int64{"downstream_open": 1}, map[string]int64{"downstream_open": 2}); got != nil {
+		t.Errorf("CrossingsBetween without the counters = %+v, want nil", got)
 	}
 }

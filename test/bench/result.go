@@ -29,6 +29,47 @@ type Result struct {
 	ProxyRequests int64
 }
 
+// Crossings counts the cgo crossings of the ABI host over the measured
+// phase (Measured.Crossings): the deltas of its stats counters.
+type Crossings struct {
+	// IntoGoData are calls from C into Go with read data
+	// (OnDownstreamData, OnUpstreamData); IntoGoWrite are the write
+	// filter's calls (OnDownstreamWrite, one per downstream write);
+	// IntoGoOther the rest (connections, events, semaphores).
+	IntoGoData, IntoGoWrite, IntoGoOther int64
+	// FromGoWrite are the plugin's writes, calls from Go into C
+	// (envoyGoFilterDownstreamWrite, envoyGoFilterUpstreamWrite).
+	FromGoWrite int64
+	// Wakeups are the eventfd writes that wake another worker whose task
+	// queue was empty.
+	Wakeups int64
+}
+
+// crossingCounters are the ABI host's stats counters behind Crossings.
+var crossingCounters = []string{"into_go_data", "into_go_write", "into_go_other", "from_go_write", "wakeups"}
+
+// CrossingsBetween returns the crossings from the counters before to
+// those after, or nil if the counters have none of them.
+func CrossingsBetween(before, after map[string]int64) *Crossings {
+	var d [5]int64
+	found := false
+	for i, k := range crossingCounters {
+		a, ok := after[k]
+		found = found || ok
+		d[i] = a - before[k]
+	}
+	if !found {
+		return nil
+	}
+	return &Crossings{IntoGoData: d[0], IntoGoWrite: d[1], IntoGoOther: d[2], FromGoWrite: d[3], Wakeups: d[4]}
+}
+
+// Total is every crossing counted: the calls into Go, the calls from Go
+// and the wake-ups.
+func (c Crossings) Total() int64 {
+	return c.IntoGoData + c.IntoGoWrite + c.IntoGoOther + c.FromGoWrite + c.Wakeups
+}
+
 // OK reports whether the case ran and produced numbers.
 func (r Result) OK() bool { return r.Skipped == "" && r.Failed == "" }
 

@@ -53,9 +53,10 @@ const (
 	FeatureObserve = "observe"
 )
 
-// Proxies lists every proxy kind in table order: the baselines, each
-// metaproxy host, and after each host its feature rows.
-var Proxies = []string{Direct, HAProxy,
+// Proxies lists every proxy kind in table order: the baselines (MOSN,
+// the other Go L7 proxy, among them), each metaproxy host, and after each
+// host its feature rows.
+var Proxies = []string{Direct, HAProxy, MOSN,
 	Metaproxy, Metaproxy + "+" + FeatureMirror, Metaproxy + "+" + FeatureRingHash, Metaproxy + "+" + FeatureHealth, Metaproxy + "+" + FeatureLocalRateLimit, Metaproxy + "+" + FeatureRBAC, Metaproxy + "+" + FeatureObserve,
 	ABIHost, ABIHost + "+" + FeatureMirror, ABIHost + "+" + FeatureRingHash, ABIHost + "+" + FeatureHealth, ABIHost + "+" + FeatureLocalRateLimit,
 	ABIHost + "+" + FeatureRBAC, ABIHost + "+" + FeatureObserve}
@@ -160,6 +161,9 @@ type Front struct {
 	// Stat, if set, returns a counter of the proxy's listener by its name
 	// in metaproxy's admin /stats ("request", "request_mirror", ...).
 	Stat func(name string) (int64, error)
+	// Counters, if set, returns the ABI host's stats counters (its cgo
+	// crossings among them; see Crossings).
+	Counters func() (map[string]int64, error)
 }
 
 // Proxy settings shared by every proxy kind.
@@ -189,6 +193,8 @@ func StartFront(t testing.TB, kind, protocol string, up Upstreams, o ProxyOption
 			return f, "haproxy is not installed (apt-get install haproxy)"
 		}
 		return startHAProxy(t, up.Main.Addr, o.Threads), ""
+	case MOSN:
+		return startMOSN(t, protocol, up)
 	case Metaproxy:
 		admin := harness.FreePort(t)
 		b := bootstrap(protocol, feature, up, harness.FreePort(t))
@@ -202,7 +208,7 @@ func StartFront(t testing.TB, kind, protocol string, up Upstreams, o ProxyOption
 		b := bootstrap(protocol, feature, up, harness.FreePort(t))
 		h := abihost.StartBootstrap(t, o.ABIHost, []byte(b.MustRender()),
 			abihost.Options{Workers: o.Threads, LogLevel: "warning"}, abihost.StartOptions{})
-		return Front{Addr: h.FirstAddr(), PID: h.PID()}, ""
+		return Front{Addr: h.FirstAddr(), PID: h.PID(), Counters: h.Stats}, ""
 	}
 	t.Fatalf("unknown proxy %q", kind)
 	return f, ""

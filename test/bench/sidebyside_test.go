@@ -211,7 +211,8 @@ func (r *runner) run(t *testing.T, c Case, up Upstreams, profile func(pid int, d
 			t.Skip(skip)
 		}
 		l := Load{Loadgen: r.loadgen, Protocol: c.Protocol, Addr: front.Addr, Workers: c.Workers,
-			Warmup: r.plan.Warmup, Duration: r.plan.Duration, ProxyPID: front.PID, ServerPIDs: up.PIDs()}
+			Warmup: r.plan.Warmup, Duration: r.plan.Duration, ProxyPID: front.PID, ServerPIDs: up.PIDs(),
+			Counters: front.Counters}
 		var wg sync.WaitGroup
 		if profile != nil {
 			l.During = func(d time.Duration) {

@@ -49,12 +49,14 @@ static struct dwrapper *wrapper_of(void *f) {
 
 static void d_data(struct sock *s, size_t total, unsigned long long *sl, int n, int end) {
   struct dconn *c = (struct dconn *)s;
+  COUNT(into_go_data);
   c->l->lib->on_downstream_data(c->wrapper, total, (GoUint64)(uintptr_t)sl, n, end);
 }
 
 static void d_closed(struct sock *s, int event) {
   struct dconn *c = (struct dconn *)s;
   atomic_fetch_sub(&counters.downstream_open, 1);
+  COUNT(into_go_other);
   c->l->lib->on_downstream_event(c->wrapper, event);
   // Envoy destroys the filter after the close event; weak pointers fail
   // from then on.
@@ -69,6 +71,7 @@ static int d_may_write(struct sock *s, const char *p, size_t len, int end) {
   // every write, and StopIteration drops the data.
   int n;
   unsigned long long *sl = slices_of(p, len, &n);
+  COUNT(into_go_write);
   GoUint64 st = c->l->lib->on_downstream_write(c->wrapper, len, (GoUint64)(uintptr_t)sl, n, end);
   free(sl);
   return st != FILTER_STOP_ITERATION && !atomic_load(&s->closed);
@@ -125,6 +128,7 @@ void listener_accept(struct handler *h, uint32_t events) {
     atomic_fetch_add(&counters.downstream_wrappers, 1);
     atomic_fetch_add(&counters.downstream_total, 1);
     if (epoll_set(c->s.w->epfd, EPOLL_CTL_ADD, fd, EPOLLIN, &c->s.h) < 0) fatal("epoll add: %s", strerror(errno));
+    COUNT(into_go_other);
     l->lib->on_downstream_connection(wr, (GoUint64)(uintptr_t)l->plugin_name, strlen(l->plugin_name), l->config_id);
   }
 }
@@ -132,6 +136,7 @@ void listener_accept(struct handler *h, uint32_t events) {
 // ---- the callbacks Envoy exports (cgo.cc) ----
 
 CAPIStatus envoyGoFilterDownstreamWrite(void *f, void *buffer_ptr, int buffer_len, int end_stream) {
+  COUNT(from_go_write);
   struct dconn *c = wrapper_of(f)->c;
   if (atomic_load(&c->gone)) return CAPIFilterIsGone;
   sock_post_write(&c->s, buffer_ptr, buffer_len, end_stream);
@@ -238,6 +243,7 @@ static void run_state(struct task *t) {
     pthread_mutex_unlock(&c->mu);
   } else {
     answer_get(c, st->key, strlen(st->key), st->out);
+    COUNT(into_go_other);
     c->l->lib->on_sema_dec(c->wrapper);
   }
   sock_unref(&c->s);

@@ -184,5 +184,13 @@ struct counters {
   atomic_long downstream_open, downstream_wrappers, downstream_total;
   atomic_long upstream_open, upstream_wrappers, upstream_total, upstream_failures;
   atomic_long closed_warnings;
+  // cgo crossings, for the benchmark: calls into Go on the data path
+  // (OnDownstreamData, OnUpstreamData), through the write filter
+  // (OnDownstreamWrite) and the rest (connections, events, semaphores,
+  // config); calls from Go to write (Downstream/UpstreamWrite); eventfd
+  // wake-ups of another worker by post().
+  atomic_long into_go_data, into_go_write, into_go_other, from_go_write, wakeups;
 };
 extern struct counters counters;
+// COUNT adds one to a counter; relaxed, since only totals are read.
+#define COUNT(c) atomic_fetch_add_explicit(&counters.c, 1, memory_order_relaxed)

@@ -28,6 +28,7 @@ void post(struct worker *w, struct task *t) {
   w->tail = t;
   pthread_mutex_unlock(&w->mu);
   if (!wake || current_worker == w) return;
+  COUNT(wakeups);
   uint64_t one = 1;
   while (write(w->evfd, &one, sizeof one) < 0 && errno == EINTR) {
   }

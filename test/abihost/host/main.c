@@ -202,6 +202,7 @@ static void read_config(const char *path) {
       l->lib = dso_load(a[3], a[4]);
       size_t n = 0;
       unsigned char *cfg = strcmp(a[6], "-") == 0 ? NULL : unhex(a[6], &n);
+      COUNT(into_go_other);
       l->config_id = l->lib->on_config((GoUint64)(uintptr_t)l->lib->id, strlen(l->lib->id), (GoUint64)(uintptr_t)cfg, n);
       if (l->config_id == 0) fatal("listener %s: config id is zero", l->name);
       free(cfg);
@@ -234,11 +235,15 @@ int main(int argc, char **argv) {
   while (fgets(cmd, sizeof cmd, stdin)) {
     if (strncmp(cmd, "stats", 5) == 0) {
       printf("stats downstream_open=%ld downstream_wrappers=%ld downstream_total=%ld upstream_open=%ld "
-             "upstream_wrappers=%ld upstream_total=%ld upstream_failures=%ld closed_warnings=%ld\n",
+             "upstream_wrappers=%ld upstream_total=%ld upstream_failures=%ld closed_warnings=%ld "
+             "into_go_data=%ld into_go_write=%ld into_go_other=%ld from_go_write=%ld wakeups=%ld\n",
              atomic_load(&counters.downstream_open), atomic_load(&counters.downstream_wrappers),
              atomic_load(&counters.downstream_total), atomic_load(&counters.upstream_open),
              atomic_load(&counters.upstream_wrappers), atomic_load(&counters.upstream_total),
-             atomic_load(&counters.upstream_failures), atomic_load(&counters.closed_warnings));
+             atomic_load(&counters.upstream_failures), atomic_load(&counters.closed_warnings),
+             atomic_load(&counters.into_go_data), atomic_load(&counters.into_go_write),
+             atomic_load(&counters.into_go_other), atomic_load(&counters.from_go_write),
+             atomic_load(&counters.wakeups));
       fflush(stdout);
     }
   }

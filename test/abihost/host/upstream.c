@@ -53,6 +53,7 @@ static struct uwrapper *uwrapper_of(void *u) {
 
 static void u_data(struct sock *s, size_t total, unsigned long long *sl, int n, int end) {
   struct uconn *c = (struct uconn *)s;
+  COUNT(into_go_data);
   c->lib->on_upstream_data(c->wrapper, total, (GoUint64)(uintptr_t)sl, n, end);
 }
 
@@ -60,6 +61,7 @@ static void u_closed(struct sock *s, int event) {
   struct uconn *c = (struct uconn *)s;
   c->state = U_DONE;
   atomic_fetch_sub(&counters.upstream_open, 1);
+  COUNT(into_go_other);
   c->lib->on_upstream_event(c->wrapper, event);
 }
 
@@ -137,6 +139,7 @@ static void fail(struct uconn *c, int reason, const char *why) {
   }
   c->state = U_DONE;
   atomic_fetch_add(&counters.upstream_failures, 1);
+  COUNT(into_go_other);
   c->lib->on_upstream_failure(c->wrapper, reason, c->go_conn_id);
   sock_unref(&c->s); // the connection's own reference
 }
@@ -149,6 +152,7 @@ static void ready(struct uconn *c) {
   addr_string(c->s.fd, 1, c->s.remote, sizeof c->s.remote);
   atomic_fetch_add(&counters.upstream_open, 1);
   sock_watch(&c->s);
+  COUNT(into_go_other);
   c->lib->on_upstream_ready(c->wrapper, c->go_conn_id);
 }
 
@@ -250,6 +254,7 @@ void *envoyGoFilterUpstreamConnect(void *library_id, void *addr, uint64_t conn_i
 }
 
 CAPIStatus envoyGoFilterUpstreamWrite(void *u, void *buffer_ptr, int buffer_len, int end_stream) {
+  COUNT(from_go_write);
   sock_post_write(&uwrapper_of(u)->c->s, buffer_ptr, buffer_len, end_stream);
   return CAPIOK;
 }
