@@ -40,13 +40,21 @@ type stream struct {
 func twoWay(k codec.Kind) bool { return k == codec.KindRequest || k == codec.KindStreamInit }
 
 // openStream registers the stream a client's INIT ex starts, or answers
-// the INIT with an error and reports false; ss.mu is held.
+// the INIT with an error and reports false: its id is in use, or the
+// connection has max_active_requests_per_connection streams open already;
+// ss.mu is held.
 func (ss *Session) openStream(ex *exchange) bool {
 	s := ss.srv
 	id := ex.req.StreamID
 	if _, dup := ss.streams[id]; dup || id == 0 {
 		s.stats.LocalResponseBusinessException.Add(1)
 		ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req, codec.Errorf(codec.ErrBadRequest, "metaproxy: stream id %d is in use or invalid", id))
+		return false
+	}
+	if max := s.cfg.MaxActiveRequestsPerConnection; max > 0 && len(ss.streams) >= max {
+		s.stats.RequestOverflow.Add(1)
+		s.stats.LocalResponseBusinessException.Add(1)
+		ss.wbuf = s.errorReply(ss.codec, ss.wbuf, &ex.req, codec.Errorf(codec.ErrOverloaded, "metaproxy: too many streams open on this connection (%d)", max))
 		return false
 	}
 	if ss.streams == nil {

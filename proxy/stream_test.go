@@ -187,3 +187,25 @@ func seenOf(s *memServer, k codec.Kind) []codec.Message {
 	}
 	return out
 }
+
+// TestStreamsPerConnectionAreBounded: a connection opens at most
+// max_active_requests_per_connection streams; the next INIT is refused
+// natively, and a stream that ends makes room.
+func TestStreamsPerConnectionAreBounded(t *testing.T) {
+	e := streamEnv(t, true, func(c *Config) { c.MaxActiveRequestsPerConnection = 2 })
+	c := newMemConn()
+	ss := e.srv.NewSession(c, "c")
+	ss.OnData(sinit(1, "a"))
+	ss.OnData(sinit(2, "a"))
+	c.waitFrames(t, 2)
+	ss.OnData(sinit(3, "a"))
+	if fs := c.waitFrames(t, 3); fs[2].StreamID != 3 || fs[2].Status == codec.StatusOK || !strings.Contains(body(fs[2]), "overloaded") {
+		t.Fatalf("third stream: %v %v %q", fs[2].Kind, fs[2].Status, body(fs[2]))
+	}
+	ss.OnData(sdata(1, "end"))
+	c.waitFrames(t, 4)
+	ss.OnData(sinit(4, "a"))
+	if fs := c.waitFrames(t, 5); fs[4].StreamID != 4 || fs[4].Status != codec.StatusOK {
+		t.Fatalf("after one ended: %v %v %d", fs[4].Kind, fs[4].Status, fs[4].StreamID)
+	}
+}
