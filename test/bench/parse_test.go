@@ -142,7 +142,7 @@ func TestBootstrapRoutesByProtocol(t *testing.T) {
 func TestSplitKind(t *testing.T) {
 	for _, k := range Proxies {
 		host, f := SplitKind(k)
-		if !slices.Contains([]string{Direct, HAProxy, Metaproxy, ABIHost}, host) ||
+		if !slices.Contains([]string{Direct, HAProxy, MOSN, Metaproxy, ABIHost}, host) ||
 			!slices.Contains([]string{"", FeatureMirror, FeatureRingHash, FeatureHealth, FeatureLocalRateLimit, FeatureRBAC, FeatureObserve}, f) {
 			t.Errorf("SplitKind(%q) = %q, %q", k, host, f)
 		}
