@@ -36,10 +36,11 @@ micro=$(mktemp)
 trap 'rm -f "$micro"' EXIT
 go test -run '^$' -bench CorePath -benchmem -count 1 ./proxy | tee "$micro"
 
-echo "==> scale: route matching (10 / 1,000 / 10,000 routes), endpoints (pick, update, memory), idle connections"
+echo "==> scale: route matching (10 / 1,000 / 10,000 routes), endpoints (pick, update, memory), idle connections, 1 / 100 / 10,000 connections at one call rate"
 go test -run '^$' -bench 'MatchScale' -benchmem -count 1 ./router
 go test -run '^$' -bench 'ScalePick|ScaleUpdate' -benchtime 200x -benchmem -count 1 ./cluster
 (cd test && go test -run '^$' -bench IdleConnections -benchtime 1x -count 1 ./bench)
+(cd test && go test -run '^$' -bench ConnectionScale -benchtime 1x -count 1 ./bench)
 go test -run '^$' -bench 'RDSUpdate|EDSUpdate' -benchtime 20x -benchmem -count 1 ./xds
 
 echo "==> Redis: redis-benchmark direct and through metaproxy, same run (ratios, proxy CPU per command)"

@@ -6,6 +6,11 @@
 //
 //	loadgen -proto dubbo|thrift -addr H:P -c N [-warmup 2s] [-d 8s]
 //
+// With -conns N -rate R (Thrift only) it is an open-loop generator
+// instead: R calls/s in total, evenly spread over N connections, each
+// call's latency counted from the time it was due (see open.go). The
+// summary then has the schedule's figures too (conns, sent, lost, lag).
+//
 // Output on stdout, one line each: "MEASURING" when the measured phase
 // starts (the orchestrator samples the proxy's CPU counters then), and the
 // summary (test/harness/load.Result as JSON) once it ends. Errors go to
@@ -36,8 +41,17 @@ func main() {
 		c      = flag.Int("c", 16, "concurrent callers (closed loop)")
 		warmup = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up")
 		d      = flag.Duration("d", 8*time.Second, "measured phase")
+		conns  = flag.Int("conns", 0, "open loop: connections (with -rate; -c is ignored)")
+		rate   = flag.Float64("rate", 0, "open loop: total calls/s over the -conns connections")
 	)
 	flag.Parse()
+	if *conns > 0 || *rate > 0 {
+		if err := runOpen(*proto, *addr, *conns, *rate, *warmup, *d); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*proto, *addr, *c, *warmup, *d); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
