@@ -66,7 +66,16 @@ func Main(m *testing.M) {
 // wait for the same build. A build failure fails t.
 func Build(t testing.TB, pkg string, flags ...string) string {
 	t.Helper()
-	key := pkg + " " + strings.Join(flags, " ")
+	b := buildOnce(pkg+" "+strings.Join(flags, " "), func() (string, error) { return goBuild(t, pkg, flags) })
+	if b.err != nil {
+		t.Fatalf("build %s: %v", pkg, b.err)
+	}
+	return b.bin
+}
+
+// buildOnce runs do once per key per test process (concurrent callers
+// wait for the same run) and returns its build.
+func buildOnce(key string, do func() (string, error)) *build {
 	builds.mu.Lock()
 	if builds.m == nil {
 		builds.m = map[string]*build{}
@@ -77,11 +86,14 @@ func Build(t testing.TB, pkg string, flags ...string) string {
 		builds.m[key] = b
 	}
 	builds.mu.Unlock()
-	b.once.Do(func() { b.bin, b.err = goBuild(t, pkg, flags) })
-	if b.err != nil {
-		t.Fatalf("build %s: %v", pkg, b.err)
-	}
-	return b.bin
+	b.once.Do(func() { b.bin, b.err = do() })
+	return b
+}
+
+// moduleDirOnce builds the module directory rel (see buildModuleDir) once
+// per test process.
+func moduleDirOnce(t testing.TB, rel, name string) *build {
+	return buildOnce("module-dir:"+rel, func() (string, error) { return buildModuleDir(t, rel, name) })
 }
 
 func goBuild(t testing.TB, pkg string, flags []string) (string, error) {

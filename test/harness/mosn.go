@@ -17,17 +17,6 @@ const MOSNDir = "peers/mosn"
 // is a row the benchmark skips, with the error as the reason.
 func BuildMOSN(t testing.TB) (string, error) {
 	t.Helper()
-	const key = "module-dir:" + MOSNDir
-	builds.mu.Lock()
-	if builds.m == nil {
-		builds.m = map[string]*build{}
-	}
-	b, ok := builds.m[key]
-	if !ok {
-		b = &build{}
-		builds.m[key] = b
-	}
-	builds.mu.Unlock()
-	b.once.Do(func() { b.bin, b.err = buildModuleDir(t, MOSNDir, "mosn") })
+	b := moduleDirOnce(t, MOSNDir, "mosn")
 	return b.bin, b.err
 }

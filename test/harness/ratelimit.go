@@ -67,18 +67,7 @@ const RateLimitPeerDir = "peers/ratelimit"
 // build directory, which Main removes.
 func BuildRateLimitService(t testing.TB) string {
 	t.Helper()
-	const key = "module-dir:" + RateLimitPeerDir
-	builds.mu.Lock()
-	if builds.m == nil {
-		builds.m = map[string]*build{}
-	}
-	b, ok := builds.m[key]
-	if !ok {
-		b = &build{}
-		builds.m[key] = b
-	}
-	builds.mu.Unlock()
-	b.once.Do(func() { b.bin, b.err = buildModuleDir(t, RateLimitPeerDir, "ratelimit") })
+	b := moduleDirOnce(t, RateLimitPeerDir, "ratelimit")
 	if b.err != nil {
 		t.Fatalf("build %s: %v", RateLimitPeerDir, b.err)
 	}

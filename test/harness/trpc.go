@@ -33,18 +33,7 @@ func TRPCFunc(m string) string { return "/" + TRPCService + "/" + m }
 // the binary's path.
 func BuildTRPCPeer(t testing.TB) string {
 	t.Helper()
-	const key = "module-dir:" + TRPCPeerDir
-	builds.mu.Lock()
-	if builds.m == nil {
-		builds.m = map[string]*build{}
-	}
-	b, ok := builds.m[key]
-	if !ok {
-		b = &build{}
-		builds.m[key] = b
-	}
-	builds.mu.Unlock()
-	b.once.Do(func() { b.bin, b.err = buildModuleDir(t, TRPCPeerDir, "trpcpeer") })
+	b := moduleDirOnce(t, TRPCPeerDir, "trpcpeer")
 	if b.err != nil {
 		t.Fatalf("build %s: %v", TRPCPeerDir, b.err)
 	}
