@@ -105,20 +105,8 @@ func readVarint(b []byte, p int) (uint64, int, error) { return pbwire.ReadVarint
 // value fields win, others are skipped. Keys (and string values) must be
 // valid UTF-8, as protobuf-go requires.
 func mapEntry(b []byte, stringValue bool) (key, value []byte, err error) {
-	var f field
-	for p := 0; p < len(b); p = f.End {
-		if err := f.Next(b, p, &pbErrors); err != nil {
-			return nil, nil, err
-		}
-		if f.Typ != wireBytes {
-			continue
-		}
-		switch f.Num {
-		case 1:
-			key = f.B
-		case 2:
-			value = f.B
-		}
+	if key, value, err = pbwire.MapEntry(b, &pbErrors); err != nil {
+		return nil, nil, err
 	}
 	if !validUTF8(key) || stringValue && !validUTF8(value) {
 		return nil, nil, errUTF8

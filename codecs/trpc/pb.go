@@ -37,20 +37,8 @@ func readVarint(b []byte, p int) (uint64, int, error) { return pbwire.ReadVarint
 // and value fields win, other fields are skipped. The key must be valid
 // UTF-8, as protobuf-go requires of proto3 strings.
 func mapEntry(b []byte) (key, value []byte, err error) {
-	var f field
-	for p := 0; p < len(b); p = f.End {
-		if err := f.Next(b, p, &pbErrors); err != nil {
-			return nil, nil, err
-		}
-		if f.Typ != wireBytes {
-			continue
-		}
-		switch f.Num {
-		case 1:
-			key = f.B
-		case 2:
-			value = f.B
-		}
+	if key, value, err = pbwire.MapEntry(b, &pbErrors); err != nil {
+		return nil, nil, err
 	}
 	if !utf8.Valid(key) {
 		return nil, nil, errKeyUTF8

@@ -198,3 +198,26 @@ func AppendEntry(dst []byte, num int32, key, value string) []byte {
 	dst = AppendBytesField(dst, 1, key)
 	return AppendBytesField(dst, 2, value)
 }
+
+// MapEntry reads a map entry message (key field 1, value field 2, both
+// length-delimited): the last key and value fields win, others are
+// skipped. Checking that the key (and a string value) is UTF-8 is the
+// caller's, whose error it reports.
+func MapEntry(b []byte, e *Errors) (key, value []byte, err error) {
+	var f Field
+	for p := 0; p < len(b); p = f.End {
+		if err := f.Next(b, p, e); err != nil {
+			return nil, nil, err
+		}
+		if f.Typ != Bytes {
+			continue
+		}
+		switch f.Num {
+		case 1:
+			key = f.B
+		case 2:
+			value = f.B
+		}
+	}
+	return key, value, nil
+}
