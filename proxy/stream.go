@@ -196,7 +196,8 @@ func (ss *Session) fromUpstream(st *stream, m *codec.Message, end bool) (mustFlu
 		ss.lastData = s.now()
 	}
 	n := len(ss.wbuf)
-	out, err := s.encode(ss.codec, ss.wbuf, m, &codec.Edit{SetID: true, ID: st.id})
+	ss.edit = codec.Edit{SetID: true, ID: st.id}
+	out, err := s.encode(ss.codec, ss.wbuf, m, &ss.edit)
 	if err != nil {
 		ss.wbuf = ss.wbuf[:n]
 		ss.resetStream(st, codec.Errorf(codec.ErrBadResponse, "metaproxy: cannot relay a frame of stream %d: %v", st.id, err))
@@ -256,7 +257,8 @@ func (u *upstream) sendStream(m *codec.Message, id uint64) (mustFlush bool, err 
 		s.stats.BufferOverflow.Add(1)
 		return false, codec.Errorf(codec.ErrOverloaded, "metaproxy: too many bytes waiting for upstream %s", u.pool.addr)
 	}
-	out, err := s.encode(u.codec, u.wbuf, m, &codec.Edit{SetID: true, ID: id})
+	u.edit = codec.Edit{SetID: true, ID: id}
+	out, err := s.encode(u.codec, u.wbuf, m, &u.edit)
 	if err != nil {
 		return false, codec.Errorf(codec.ErrInternal, "metaproxy: cannot encode a stream frame: %v", err)
 	}
