@@ -25,7 +25,7 @@ var (
 	errGroup       = errors.New("protobuf: unbalanced or too deeply nested group")
 	errUTF8        = errors.New("protobuf: string field is not valid UTF-8")
 
-	pbErrors = pbwire.Errors{Truncated: errTruncated, Varint: errVarint, FieldNumber: errFieldNumber, WireType: errWireType, Group: errGroup}
+	pbErrors = pbwire.Errors{Truncated: errTruncated, Varint: errVarint, FieldNumber: errFieldNumber, WireType: errWireType, Group: errGroup, UTF8: errUTF8}
 )
 
 // pbType is a protobuf field type of a description.
@@ -103,15 +103,9 @@ func readVarint(b []byte, p int) (uint64, int, error) { return pbwire.ReadVarint
 
 // mapEntry reads a map<string, string|bytes> entry: the last key and
 // value fields win, others are skipped. Keys (and string values) must be
-// valid UTF-8, as protobuf-go requires.
+// valid UTF-8, every occurrence, as protobuf-go requires.
 func mapEntry(b []byte, stringValue bool) (key, value []byte, err error) {
-	if key, value, err = pbwire.MapEntry(b, &pbErrors); err != nil {
-		return nil, nil, err
-	}
-	if !validUTF8(key) || stringValue && !validUTF8(value) {
-		return nil, nil, errUTF8
-	}
-	return key, value, nil
+	return pbwire.MapEntry(b, &pbErrors, stringValue)
 }
 
 // appendScalar appends field num of type t holding v.

@@ -1,8 +1,6 @@
 package trpc
 
 import (
-	"unicode/utf8"
-
 	"github.com/metaproxy/metaproxy/codec"
 	"github.com/metaproxy/metaproxy/internal/pbwire"
 )
@@ -24,7 +22,7 @@ var (
 	errWireType    = &codec.ProtocolError{Protocol: Name, Reason: "protobuf header: invalid wire type"}
 	errGroup       = &codec.ProtocolError{Protocol: Name, Reason: "protobuf header: unbalanced or too deeply nested group"}
 
-	pbErrors = pbwire.Errors{Truncated: errTruncated, Varint: errVarint, FieldNumber: errFieldNumber, WireType: errWireType, Group: errGroup}
+	pbErrors = pbwire.Errors{Truncated: errTruncated, Varint: errVarint, FieldNumber: errFieldNumber, WireType: errWireType, Group: errGroup, UTF8: errKeyUTF8}
 )
 
 // field is one field of a protobuf message, as read by read.
@@ -34,17 +32,9 @@ type field = pbwire.Field
 func readVarint(b []byte, p int) (uint64, int, error) { return pbwire.ReadVarint(b, p, &pbErrors) }
 
 // mapEntry reads a map<string, bytes> entry (trans_info): the last key
-// and value fields win, other fields are skipped. The key must be valid
+// and value fields win, other fields are skipped. Every key must be valid
 // UTF-8, as protobuf-go requires of proto3 strings.
-func mapEntry(b []byte) (key, value []byte, err error) {
-	if key, value, err = pbwire.MapEntry(b, &pbErrors); err != nil {
-		return nil, nil, err
-	}
-	if !utf8.Valid(key) {
-		return nil, nil, errKeyUTF8
-	}
-	return key, value, nil
-}
+func mapEntry(b []byte) (key, value []byte, err error) { return pbwire.MapEntry(b, &pbErrors, false) }
 
 var errKeyUTF8 = &codec.ProtocolError{Protocol: Name, Reason: "protobuf header: trans_info key is not valid UTF-8"}
 

@@ -231,6 +231,27 @@ func TestHeaderAgreesWithProtobufGo(t *testing.T) {
 	}
 }
 
+// TestHeaderRepeatedMapKey: a trans_info entry whose key field repeats is
+// refused when any occurrence is not UTF-8, though the last one wins (what
+// protobuf-go does; fuzzing found the codec checking only the winner).
+func TestHeaderRepeatedMapKey(t *testing.T) {
+	entry := func(keys ...string) []byte {
+		var e []byte
+		for _, k := range keys {
+			e = protowire.AppendBytes(protowire.AppendTag(e, 1, protowire.BytesType), []byte(k))
+		}
+		return protowire.AppendBytes(protowire.AppendTag(e, 2, protowire.BytesType), []byte("v"))
+	}
+	for _, keys := range [][]string{{"000\xe200000", "0"}, {"0", "\xff"}, {"a", "b"}} {
+		for _, num := range []protowire.Number{8, 9} { // trans_info of the response and of the request
+			b := protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), entry(keys...))
+			oracleCompare(t, b)
+		}
+	}
+	// the fuzzer's own input
+	oracleCompare(t, []byte{0x42, 0x12, 0x0a, 0x09, 0x30, 0x30, 0x30, 0xe2, 0x30, 0x30, 0x30, 0x30, 0x30, 0x0a, 0x01, 0x30, 0x32, 0x02, 0x30, 0x30})
+}
+
 // oracleCompare reads b as both messages with protobuf-go and the codec.
 func oracleCompare(t *testing.T, b []byte) {
 	t.Helper()

@@ -8,7 +8,10 @@
 // 2^29-1, unmatched end groups, wire types 6 and 7).
 package pbwire
 
-import "math"
+import (
+	"math"
+	"unicode/utf8"
+)
 
 // Wire types.
 const (
@@ -29,6 +32,7 @@ const (
 // its own error type so that a malformed message costs no allocation.
 type Errors struct {
 	Truncated, Varint, FieldNumber, WireType, Group error
+	UTF8                                            error // a string that is not valid UTF-8
 }
 
 // Field is one field of a message, as Next reads it.
@@ -199,11 +203,12 @@ func AppendEntry(dst []byte, num int32, key, value string) []byte {
 	return AppendBytesField(dst, 2, value)
 }
 
-// MapEntry reads a map entry message (key field 1, value field 2, both
-// length-delimited): the last key and value fields win, others are
-// skipped. Checking that the key (and a string value) is UTF-8 is the
-// caller's, whose error it reports.
-func MapEntry(b []byte, e *Errors) (key, value []byte, err error) {
+// MapEntry reads a map entry message whose key is a string (field 1) and
+// whose value (field 2) is length-delimited: the last key and value fields
+// win, others are skipped. Every occurrence of the key, and of the value
+// when stringValue, must be valid UTF-8 (protobuf-go checks each, not only
+// the one that wins), or MapEntry returns e.UTF8.
+func MapEntry(b []byte, e *Errors, stringValue bool) (key, value []byte, err error) {
 	var f Field
 	for p := 0; p < len(b); p = f.End {
 		if err := f.Next(b, p, e); err != nil {
@@ -212,11 +217,16 @@ func MapEntry(b []byte, e *Errors) (key, value []byte, err error) {
 		if f.Typ != Bytes {
 			continue
 		}
-		switch f.Num {
-		case 1:
+		switch {
+		case f.Num == 1:
 			key = f.B
-		case 2:
+		case f.Num == 2:
 			value = f.B
+		default:
+			continue
+		}
+		if (f.Num == 1 || stringValue) && !utf8.Valid(f.B) {
+			return nil, nil, e.UTF8
 		}
 	}
 	return key, value, nil
