@@ -128,7 +128,7 @@ func (c *rconn) shutLocked() {
 func writeFd(fd int, b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
-		k, err := syscall.Write(fd, b[n:])
+		k, err := rawWrite(fd, b[n:])
 		switch {
 		case err == syscall.EINTR:
 			continue

@@ -27,6 +27,7 @@ type loop struct {
 	wakeW int
 	buf   []byte
 	gen   int32 // tells a connection from an earlier one on the same fd
+	more  bool  // this batch may have left ready events behind (see run)
 
 	mu    sync.Mutex
 	conns map[int32]*rconn
@@ -102,7 +103,7 @@ func (l *loop) add(c *rconn, events uint32) error {
 	l.conns[int32(fd)] = c
 	l.mu.Unlock()
 	ev := syscall.EpollEvent{Events: events, Fd: int32(fd), Pad: c.gen}
-	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		l.mu.Lock()
 		delete(l.conns, int32(fd))
 		l.mu.Unlock()
@@ -114,7 +115,7 @@ func (l *loop) add(c *rconn, events uint32) error {
 // watch changes the events c waits for; c.mu is held or c is not shared.
 func (l *loop) watch(c *rconn, events uint32) error {
 	ev := syscall.EpollEvent{Events: events, Fd: int32(c.fd), Pad: c.gen}
-	return os.NewSyscallError("epoll_ctl", syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev))
+	return os.NewSyscallError("epoll_ctl", epollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev))
 }
 
 // post runs f on the loop's goroutine soon.
@@ -125,14 +126,14 @@ func (l *loop) post(f func()) {
 	l.woken = true
 	l.mu.Unlock()
 	if wake {
-		_, _ = syscall.Write(l.wakeW, []byte{1})
+		_, _ = rawWrite(l.wakeW, []byte{1})
 	}
 }
 
 func (l *loop) runTasks() {
 	var b [64]byte
 	for {
-		if n, _ := syscall.Read(l.wakeR, b[:]); n < len(b) {
+		if n, _ := rawRead(l.wakeR, b[:]); n < len(b) {
 			break
 		}
 	}
@@ -149,11 +150,18 @@ func (l *loop) runTasks() {
 // registered: a loop blocked in epoll_wait would hold its P in a system call
 // and make the scheduler hand the P off and back at every wake-up. Ready
 // events are taken with non-blocking epoll_waits until none is left.
+//
+// The netpoller watches the epoll fd edge-triggered, and the kernel wakes
+// it at every event queued on our epoll fd, so a batch that left nothing
+// behind needs no final, empty epoll_wait to be sure: when fewer events came
+// than fit and no read filled the buffer (each socket was drained), any
+// later event is a new edge. Only a full batch or a full read (l.more) may
+// leave level-triggered readiness that no new edge announces.
 func (l *loop) run() {
 	events := make([]syscall.EpollEvent, 256)
 	err := l.rc.Read(func(uintptr) bool {
 		for {
-			n, err := syscall.EpollWait(l.epfd, events, 0)
+			n, err := pollNow(l.epfd, events)
 			if err == syscall.EINTR {
 				continue
 			}
@@ -163,7 +171,11 @@ func (l *loop) run() {
 			if n == 0 {
 				return false
 			}
+			l.more = n == len(events)
 			l.dispatch(events[:n])
+			if !l.more {
+				return false
+			}
 		}
 	})
 	panic(fmt.Sprintf("standalone: waiting for epoll events: %v", err))
@@ -207,9 +219,10 @@ func (l *loop) read(c *rconn) {
 		l.finish(c, nil)
 		return
 	}
-	n, err := syscall.Read(c.fd, l.buf)
+	n, err := rawRead(c.fd, l.buf)
 	switch {
 	case n > 0:
+		l.more = l.more || n == len(l.buf)
 		c.onData(l.buf[:n])
 		if c.closed.Load() {
 			l.finish(c, nil)
@@ -292,7 +305,7 @@ func (l *loop) finish(c *rconn, err error) {
 	l.mu.Lock()
 	delete(l.conns, int32(fd))
 	l.mu.Unlock()
-	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	_ = epollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 	_ = syscall.Close(fd)
 	if c.onClose != nil {
 		c.onClose(err)
