@@ -30,9 +30,15 @@ func TestUpstreamWriteFailureDoesNotDeadlock(t *testing.T) {
 		e := newTestEnv(t, mux)
 		down := newMemConn()
 		s := e.srv.NewSession(down, "client")
-		// Two requests at once open two upstream connections (both
-		// multiplexed slots, or two exclusive connections).
-		s.OnData(append(req(1, "a1"), req(10, "a1")...))
+		// Two requests open two upstream connections: two exclusive
+		// connections for two requests at once, or both multiplexed slots
+		// for two batches (a batch's requests share a connection).
+		if mux {
+			s.OnData(req(1, "a1"))
+			s.OnData(req(10, "a1"))
+		} else {
+			s.OnData(append(req(1, "a1"), req(10, "a1")...))
+		}
 		down.waitFrames(t, 2)
 		// The upstream dies without the host reporting it yet: the next
 		// write to it fails inside the session's flush.
@@ -42,7 +48,16 @@ func TestUpstreamWriteFailureDoesNotDeadlock(t *testing.T) {
 		for _, u := range conns {
 			u.down.Close(false)
 		}
-		withDeadline(t, "OnData", 5*time.Second, func() { s.OnData(append(req(2, "a1"), req(3, "a2")...)) })
+		// One request on each dead connection (one batch each, when
+		// multiplexed).
+		withDeadline(t, "OnData", 5*time.Second, func() {
+			if mux {
+				s.OnData(req(2, "a1"))
+				s.OnData(req(3, "a2"))
+			} else {
+				s.OnData(append(req(2, "a1"), req(3, "a2")...))
+			}
+		})
 		fs := down.waitFrames(t, 4)
 		for _, f := range fs[2:] {
 			if f.Status != codec.StatusError || f.Meta.Value("error") != codec.ErrUnavailable.String() {

@@ -362,6 +362,49 @@ func TestBatching(t *testing.T) {
 	}
 }
 
+// TestBatchSharesOneConnection: with several multiplexed connections per
+// host, the requests of one client read go on one of them in one write, and
+// the next read's requests on the next one.
+func TestBatchSharesOneConnection(t *testing.T) {
+	e := newTestEnv(t, true)
+	down := newMemConn()
+	s := e.srv.NewSession(down, "c")
+	s.OnData(req(1, "a")) // connect both slots
+	s.OnData(req(2, "a"))
+	down.waitFrames(t, 2)
+	writes := func() []int {
+		e.a.mu.Lock()
+		defer e.a.mu.Unlock()
+		var n []int
+		for _, u := range e.a.conns {
+			u.down.mu.Lock()
+			n = append(n, u.down.writes)
+			u.down.mu.Unlock()
+		}
+		return n
+	}
+	if w := writes(); len(w) != 2 || w[0] != 1 || w[1] != 1 {
+		t.Fatalf("two reads of one request: upstream writes %v, want [1 1]", w)
+	}
+	burst := func(from int) []byte {
+		var b []byte
+		for i := range 10 {
+			b = append(b, req(uint64(from+i), "a")...)
+		}
+		return b
+	}
+	s.OnData(burst(100))
+	down.waitFrames(t, 12)
+	if w := writes(); w[0]+w[1] != 3 {
+		t.Fatalf("a read of 10 requests: upstream writes %v, want one more write in all", w)
+	}
+	s.OnData(burst(200))
+	down.waitFrames(t, 22)
+	if w := writes(); w[0] != 2 || w[1] != 2 {
+		t.Errorf("two reads of 10 requests: upstream writes %v, want one on each connection ([2 2])", w)
+	}
+}
+
 func TestRequestTimeout(t *testing.T) {
 	for _, mux := range []bool{true, false} {
 		t.Run(fmt.Sprintf("mux=%v", mux), func(t *testing.T) {

@@ -266,11 +266,7 @@ func (u *upstream) sendStream(m *codec.Message, id uint64) (mustFlush bool, err 
 	if m.Kind == codec.KindStreamClose && m.Status != codec.StatusOK {
 		delete(u.streams, id)
 	}
-	if u.queued || u.state != upReady {
-		return false, nil
-	}
-	u.queued = true
-	return true, nil
+	return u.startBatch(), nil
 }
 
 // dropStream forgets st; with reset it queues the codec's reset of the
@@ -288,11 +284,7 @@ func (u *upstream) dropStream(st *stream, reset bool) (mustFlush bool) {
 	}
 	u.wbuf = s.errorReply(u.codec, u.wbuf, &codec.Message{Kind: codec.KindStreamData, ID: st.upID, StreamID: st.upID},
 		codec.Errorf(codec.ErrUnavailable, "metaproxy: the client of the stream is gone"))
-	if u.queued {
-		return false
-	}
-	u.queued = true
-	return true
+	return u.startBatch()
 }
 
 // streamIn is a stream frame an upstream read, waiting to be handed to

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -76,6 +77,12 @@ func (p *pool) pick() (*upstream, error) {
 		return nil, errPoolClosed
 	}
 	if p.mux {
+		// The requests of one batch (one client read, of one client or
+		// many) go on one connection, in one write; the next batch
+		// starts on the next connection.
+		if u := p.conns[p.next]; u != nil && u.queued.Load() && !u.isClosed() {
+			return u, nil
+		}
 		p.next = (p.next + 1) % len(p.conns)
 		u := p.conns[p.next]
 		if u != nil && !u.isClosed() {
@@ -220,7 +227,9 @@ type upstream struct {
 	pending map[uint64]*exchange
 	nextID  uint64
 	wbuf    []byte // frames queued for the next flush (or until connected)
-	queued  bool   // a batch will flush wbuf
+	// queued: a batch will flush wbuf. Written under mu; pick reads it
+	// without, to send a batch's requests on the connection it started on.
+	queued atomic.Bool
 	// giveBackOnFlush returns an exclusive connection to its pool after
 	// the flush that writes its oneway request.
 	giveBackOnFlush bool
@@ -300,11 +309,17 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 			u.bindStream(ex.stream, id)
 		}
 	}
-	if u.queued || u.state != upReady {
-		return false, nil
+	return u.startBatch(), nil
+}
+
+// startBatch reports whether this request starts u's next batch, which
+// its caller then flushes; u.mu is held.
+func (u *upstream) startBatch() bool {
+	if u.queued.Load() || u.state != upReady {
+		return false
 	}
-	u.queued = true
-	return true, nil
+	u.queued.Store(true)
+	return true
 }
 
 // flush writes the queued requests in one write.
@@ -312,7 +327,7 @@ func (u *upstream) send(ex *exchange) (mustFlush bool, err error) {
 // delivers errors to the sessions of its pending requests.
 func (u *upstream) flush() {
 	u.mu.Lock()
-	u.queued = false
+	u.queued.Store(false)
 	giveBack := u.giveBackOnFlush
 	u.giveBackOnFlush = false
 	var err error
@@ -360,7 +375,8 @@ func (u *upstream) OnConnect(c transport.Conn) {
 	}
 	u.conn, u.state = c, upReady
 	w := u.wbuf
-	u.wbuf, u.queued = nil, false
+	u.wbuf = nil
+	u.queued.Store(false)
 	waited := u.connecting
 	u.connecting = 0
 	u.mu.Unlock()
