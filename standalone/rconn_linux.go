@@ -81,6 +81,9 @@ func (c *rconn) Write(b []byte) error {
 			c.shutLocked()
 			return err
 		}
+		// Off the loop's goroutine the loop may be asleep past the
+		// change (see loop.watch); the wake-up makes it poll.
+		c.loop.post(nop)
 	}
 	return nil
 }

@@ -26,8 +26,9 @@ type loop struct {
 	wakeR int             // read end of the pipe that post writes to
 	wakeW int
 	buf   []byte
-	gen   int32 // tells a connection from an earlier one on the same fd
-	more  bool  // this batch may have left ready events behind (see run)
+	gen   int32       // tells a connection from an earlier one on the same fd
+	more  bool        // this batch may have left ready events behind (see run)
+	moved atomic.Bool // watch changed a mask since the last poll (see watch)
 
 	mu    sync.Mutex
 	conns map[int32]*rconn
@@ -113,9 +114,20 @@ func (l *loop) add(c *rconn, events uint32) error {
 }
 
 // watch changes the events c waits for; c.mu is held or c is not shared.
+//
+// A change makes no edge when c's fd is still on the epoll ready list,
+// where a level-triggered fd stays from the epoll_wait that reported it to
+// the next one: epoll_ctl wakes waiters only for an fd not on that list
+// (and an event outside the old mask made no edge either). A connect whose
+// server spoke first is one: its EPOLLOUT was reported, the greeting is
+// waiting, and the change to EPOLLIN announces nothing. So the loop polls
+// once more after a change (moved); a change made off the loop's goroutine
+// must also wake the loop (see rconn.Write).
 func (l *loop) watch(c *rconn, events uint32) error {
 	ev := syscall.EpollEvent{Events: events, Fd: int32(c.fd), Pad: c.gen}
-	return os.NewSyscallError("epoll_ctl", epollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev))
+	err := epollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev)
+	l.moved.Store(true)
+	return os.NewSyscallError("epoll_ctl", err)
 }
 
 // post runs f on the loop's goroutine soon.
@@ -155,8 +167,9 @@ func (l *loop) runTasks() {
 // it at every event queued on our epoll fd, so a batch that left nothing
 // behind needs no final, empty epoll_wait to be sure: when fewer events came
 // than fit and no read filled the buffer (each socket was drained), any
-// later event is a new edge. Only a full batch or a full read (l.more) may
-// leave level-triggered readiness that no new edge announces.
+// later event is a new edge. Only a full batch or a full read (l.more), or
+// a changed mask (l.moved), may leave level-triggered readiness that no new
+// edge announces.
 func (l *loop) run() {
 	events := make([]syscall.EpollEvent, 256)
 	err := l.rc.Read(func(uintptr) bool {
@@ -173,7 +186,7 @@ func (l *loop) run() {
 			}
 			l.more = n == len(events)
 			l.dispatch(events[:n])
-			if !l.more {
+			if !l.more && !l.moved.Swap(false) {
 				return false
 			}
 		}
@@ -311,3 +324,6 @@ func (l *loop) finish(c *rconn, err error) {
 		c.onClose(err)
 	}
 }
+
+// nop is a task that only wakes a loop.
+func nop() {}

@@ -106,6 +106,11 @@ func (d reactorDialer) Dial(addr string, h transport.UpstreamHandler) {
 		go h.OnConnectFailure(err)
 		return
 	}
+	d.dialOn(lp, addr, h)
+}
+
+// dialOn dials addr from loop lp.
+func (d reactorDialer) dialOn(lp *loop, addr string, h transport.UpstreamHandler) {
 	fd, err := connect(addr, d.source)
 	if err != nil {
 		lp.post(func() { h.OnConnectFailure(err) })
