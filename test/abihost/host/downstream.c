@@ -127,6 +127,7 @@ void listener_accept(struct handler *h, uint32_t events) {
     atomic_fetch_add(&counters.downstream_open, 1);
     atomic_fetch_add(&counters.downstream_wrappers, 1);
     atomic_fetch_add(&counters.downstream_total, 1);
+    c->s.watched = EPOLLIN;
     if (epoll_set(c->s.w->epfd, EPOLL_CTL_ADD, fd, EPOLLIN, &c->s.h) < 0) fatal("epoll add: %s", strerror(errno));
     COUNT(into_go_other);
     l->lib->on_downstream_connection(wr, (GoUint64)(uintptr_t)l->plugin_name, strlen(l->plugin_name), l->config_id);

@@ -160,6 +160,7 @@ struct sock {
   int write_end;     // end_stream written: shut down after the flush
   int read_eof;      // end of stream read with half close enabled
   int half_close;
+  uint32_t watched; // the events s is registered for
   struct buf out;
   char local[96], remote[96];
 };

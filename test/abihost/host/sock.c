@@ -31,9 +31,14 @@ void sock_unref(struct sock *s) {
   defer_free(s->w, &ft->t);
 }
 
+// sock_watch registers the events s waits for now, if they changed: Envoy
+// registers its sockets once (edge-triggered) and makes no epoll_ctl per
+// write, so neither does the host when a flush leaves nothing behind.
 void sock_watch(struct sock *s) {
   uint32_t ev = (s->close_pending || s->read_eof) ? 0 : EPOLLIN;
   if (s->out.len > s->out.off) ev |= EPOLLOUT;
+  if (ev == s->watched) return;
+  s->watched = ev;
   epoll_set(s->w->epfd, EPOLL_CTL_MOD, s->fd, ev, &s->h);
 }
 

@@ -209,6 +209,7 @@ static void run_connect(struct task *t) {
     fail(c, POOL_REMOTE_FAILURE, strerror(errno));
     return;
   }
+  c->s.watched = EPOLLOUT;
   if (epoll_set(c->s.w->epfd, EPOLL_CTL_ADD, c->s.fd, EPOLLOUT, &c->s.h) < 0) fatal("epoll: %s", strerror(errno));
   c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   struct itimerspec its = {.it_value = {plaintext.connect_timeout_ms / 1000, (plaintext.connect_timeout_ms % 1000) * 1000000}};
