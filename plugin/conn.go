@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"sync"
+	"syscall"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 )
@@ -24,9 +25,19 @@ type conn struct {
 	mu      sync.Mutex
 	cb      api.ConnectionCallback // nil once detached
 	closing bool                   // Close was called
+	worker  int32                  // the Envoy worker thread's id (see onWorker)
 }
 
 func newConn(cb api.ConnectionCallback) *conn { return &conn{cb: cb} }
+
+// onWorker records the worker the connection's events run on; it is called
+// from one of them (Envoy runs every callback of a connection on its
+// worker's thread, which is the calling thread during a callback), before
+// the engine sees the connection.
+func (c *conn) onWorker() { c.worker = int32(syscall.Gettid()) }
+
+// Worker implements transport.Placed.
+func (c *conn) Worker() int32 { return c.worker }
 
 // Write sends b. Empty writes are skipped: the SDK indexes b[0].
 func (c *conn) Write(b []byte) error {

@@ -50,6 +50,7 @@ func (d *downstream) OnNewConnection() (st api.FilterStatus) {
 		d.conn.Close(false) // over max_connections
 		return st
 	}
+	d.conn.onWorker()
 	d.sess = lc.srv.NewSession(d.conn, remote)
 	return api.NetworkFilterContinue
 }

@@ -60,6 +60,7 @@ type upstream struct {
 func (u *upstream) OnPoolReady(cb api.ConnectionCallback) {
 	defer u.contain("ready")
 	u.conn = newConn(cb)
+	u.conn.onWorker()
 	u.h.OnConnect(u.conn)
 }
 

@@ -121,7 +121,10 @@ type memConn struct {
 	onClose  func()
 	notify   chan struct{}
 	writeErr error // Write fails with it (a host that cut the peer off)
+	worker   int32 // what Worker reports (transport.Placed); 0 says none
 }
+
+func (c *memConn) Worker() int32 { return c.worker }
 
 func newMemConn() *memConn { return &memConn{notify: make(chan struct{}, 1)} }
 
@@ -236,7 +239,8 @@ type memDialer struct {
 	mu       sync.Mutex
 	servers  map[string]*memServer
 	dials    int
-	failWith error // every dial fails with it
+	failWith error             // every dial fails with it
+	workerOf func(n int) int32 // the worker of the nth connection dialed (from 1); nil: 0
 }
 
 func (d *memDialer) Dial(addr string, h transport.UpstreamHandler) {
@@ -244,6 +248,10 @@ func (d *memDialer) Dial(addr string, h transport.UpstreamHandler) {
 	d.dials++
 	s := d.servers[addr]
 	failWith := d.failWith
+	var worker int32
+	if d.workerOf != nil {
+		worker = d.workerOf(d.dials)
+	}
 	d.mu.Unlock()
 	go func() {
 		if failWith != nil {
@@ -263,6 +271,7 @@ func (d *memDialer) Dial(addr string, h transport.UpstreamHandler) {
 		}
 		u := &memUpstream{srv: s, h: h}
 		c := newMemConn()
+		c.worker = worker
 		in := make(chan []byte, 1024)
 		done := make(chan struct{})
 		c.onClose = sync.OnceFunc(func() { close(done) })

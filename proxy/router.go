@@ -143,7 +143,7 @@ func (ss *Session) sendTo(ex *exchange, h *cluster.Host) *codec.Error {
 // enqueue queues ex on a connection of h's pool, to be flushed when ss.mu
 // is released; ss.mu is held. On error ex is still the caller's.
 func (ss *Session) enqueue(ex *exchange, h *cluster.Host) error {
-	u, err := ss.srv.pool(h, ex.req.Variant, ex.cl.cl).send(ex)
+	u, err := ss.srv.pool(h, ex.req.Variant, ex.cl.cl).send(ex, ss.worker)
 	if u != nil {
 		ss.dirty = append(ss.dirty, u)
 	}

@@ -405,6 +405,40 @@ func TestBatchSharesOneConnection(t *testing.T) {
 	}
 }
 
+// TestRequestsStayOnTheClientsWorker: a multiplexed pool sends a client's
+// requests on an upstream connection of the client's own worker when one is
+// open (transport.Placed), so the host need not hand them to another thread;
+// round robin per batch would alternate between the two connections.
+func TestRequestsStayOnTheClientsWorker(t *testing.T) {
+	e := newTestEnv(t, true)
+	e.dialer.workerOf = func(n int) int32 { return int32(1 + (n+1)%2) } // 1st dial on worker 1, 2nd on 2
+	warm := e.srv.NewSession(newMemConn(), "warm")
+	warm.OnData(req(1, "a")) // connect both slots
+	warm.OnData(req(2, "a"))
+	waitFor(t, func() bool {
+		e.a.mu.Lock()
+		defer e.a.mu.Unlock()
+		return len(e.a.conns) == 2 && len(e.a.seen) == 2
+	})
+	for _, worker := range []int32{2, 1} {
+		down := newMemConn()
+		down.worker = worker
+		s := e.srv.NewSession(down, fmt.Sprint("on-", worker))
+		for i := range 6 {
+			s.OnData(req(uint64(100+i), "a"))
+			down.waitFrames(t, i+1)
+		}
+		e.a.mu.Lock()
+		on := e.a.seenOn[len(e.a.seenOn)-6:]
+		for i, u := range on {
+			if u.down.worker != worker {
+				t.Errorf("request %d of a client on worker %d went on a connection of worker %d", i, worker, u.down.worker)
+			}
+		}
+		e.a.mu.Unlock()
+	}
+}
+
 func TestRequestTimeout(t *testing.T) {
 	for _, mux := range []bool{true, false} {
 		t.Run(fmt.Sprintf("mux=%v", mux), func(t *testing.T) {

@@ -15,6 +15,7 @@ type Session struct {
 	srv    *Server
 	conn   transport.Conn
 	remote string
+	worker int32 // the host's worker of conn (transport.Placed), or 0
 
 	mu       sync.Mutex
 	codec    codec.Codec
@@ -51,7 +52,8 @@ type Session struct {
 
 // NewSession starts a session for a new downstream connection c.
 func (s *Server) NewSession(c transport.Conn, remote string) *Session {
-	ss := &Session{srv: s, conn: c, remote: remote, codec: codec.NewCodecFor(s.cfg.Codec, codec.SideDownstream), lastData: s.now()}
+	ss := &Session{srv: s, conn: c, remote: remote, codec: codec.NewCodecFor(s.cfg.Codec, codec.SideDownstream), lastData: s.now(),
+		worker: transport.WorkerOf(c)}
 	ss.serial, _ = ss.codec.(codec.Serial)
 	ss.local, _ = ss.codec.(codec.LocalAnswerer)
 	ss.fanout, _ = ss.codec.(codec.Fanout)

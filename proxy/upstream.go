@@ -37,9 +37,12 @@ var errPoolClosed = errors.New("upstream pool closed")
 // send hands ex to an upstream connection. On error ex is still owned by
 // the caller. The request is queued on the connection; a non-nil upstream
 // must be flushed by the caller once its batch is complete.
-func (p *pool) send(ex *exchange) (*upstream, error) {
+//
+// worker is the client's (transport.Placed): a multiplexed pool prefers an
+// open connection on the same worker.
+func (p *pool) send(ex *exchange, worker int32) (*upstream, error) {
 	for range 2 { // a connection may close between pick and send: retry once
-		u, err := p.pick()
+		u, err := p.pick(worker)
 		if err == errAtCapacity {
 			return nil, p.wait(ex)
 		}
@@ -70,7 +73,7 @@ func (p *pool) send(ex *exchange) (*upstream, error) {
 	return nil, codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s closed", p.addr)
 }
 
-func (p *pool) pick() (*upstream, error) {
+func (p *pool) pick(worker int32) (*upstream, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -79,11 +82,12 @@ func (p *pool) pick() (*upstream, error) {
 	if p.mux {
 		// The requests of one batch (one client read, of one client or
 		// many) go on one connection, in one write; the next batch
-		// starts on the next connection.
-		if u := p.conns[p.next]; u != nil && u.queued.Load() && !u.isClosed() {
+		// starts on the next connection, on the client's worker if it
+		// has one (see transport.Placed).
+		if u := p.batchOn(worker); u != nil {
 			return u, nil
 		}
-		p.next = (p.next + 1) % len(p.conns)
+		p.next = p.nextSlot(worker)
 		u := p.conns[p.next]
 		if u != nil && !u.isClosed() {
 			return u, nil
@@ -111,6 +115,43 @@ func (p *pool) pick() (*upstream, error) {
 		}
 	}
 	return p.dial()
+}
+
+// batchOn returns the open multiplexed connection with a batch under way
+// for a client on worker: the one p.next names if worker is 0 or its own,
+// else one on worker. p.mu is held.
+func (p *pool) batchOn(worker int32) *upstream {
+	if u := p.conns[p.next]; u != nil && u.queued.Load() && !u.isClosed() && (worker == 0 || u.worker.Load() == worker) {
+		return u
+	}
+	if worker == 0 {
+		return nil
+	}
+	for _, u := range p.conns {
+		if u != nil && u.queued.Load() && u.worker.Load() == worker && !u.isClosed() {
+			return u
+		}
+	}
+	return nil
+}
+
+// nextSlot returns the slot after p.next for a new batch: the first, in
+// turn, that is empty or closed (a connection to dial: both hosts place a
+// new connection on their workers in turn, so a pool that fills its slots
+// spreads over them) or holds a connection on worker; the very next one if
+// none does. p.mu is held.
+func (p *pool) nextSlot(worker int32) int {
+	first := (p.next + 1) % len(p.conns)
+	if worker == 0 {
+		return first
+	}
+	for i := range len(p.conns) {
+		j := (first + i) % len(p.conns)
+		if u := p.conns[j]; u == nil || u.isClosed() || u.worker.Load() == worker {
+			return j
+		}
+	}
+	return first
 }
 
 // live returns an open multiplexed connection, or nil; p.mu is held.
@@ -216,9 +257,10 @@ var errUpstreamClosed = errors.New("upstream connection closed")
 
 // upstream is one upstream connection. It implements transport.UpstreamHandler.
 type upstream struct {
-	pool  *pool
-	srv   *Server
-	timer *time.Timer
+	pool   *pool
+	srv    *Server
+	timer  *time.Timer
+	worker atomic.Int32 // the host's worker of conn (transport.Placed); 0 before connect or if unknown
 
 	mu      sync.Mutex
 	state   upState
@@ -374,6 +416,7 @@ func (u *upstream) OnConnect(c transport.Conn) {
 		return
 	}
 	u.conn, u.state = c, upReady
+	u.worker.Store(transport.WorkerOf(c))
 	w := u.wbuf
 	u.wbuf = nil
 	u.queued.Store(false)

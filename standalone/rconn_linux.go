@@ -127,6 +127,9 @@ func (c *rconn) shutLocked() {
 	}
 }
 
+// Worker implements transport.Placed: c's events run on its loop.
+func (c *rconn) Worker() int32 { return c.loop.id }
+
 // writeFd writes what the socket takes without waiting.
 func writeFd(fd int, b []byte) (int, error) {
 	n := 0

@@ -21,6 +21,7 @@ const reactorSupported = true
 // connects, and runs the tasks posted to it. Every event of a connection is
 // reported from its loop's goroutine, in order, never concurrently.
 type loop struct {
+	id    int32 // 1, 2, ...: the worker of its connections (transport.Placed)
 	epfd  int
 	rc    syscall.RawConn // epfd in Go's netpoller
 	wakeR int             // read end of the pipe that post writes to
@@ -54,6 +55,7 @@ func loopFor() (*loop, error) {
 				loopsErr = err
 				return
 			}
+			l.id = int32(len(loops) + 1)
 			loops = append(loops, l)
 			go l.run()
 		}

@@ -31,6 +31,25 @@ type Conn interface {
 	Close(flush bool)
 }
 
+// Placed is implemented by a Conn whose host runs its events on one of
+// several workers: Envoy's worker threads, the standalone's event loops.
+// Worker names that worker (nonzero) and never changes. The engine sends a
+// client's requests on an upstream connection of the client's own worker
+// when one is open, so that the host need not hand the bytes to another
+// thread and wake it (Envoy's own connection pools are per worker for that
+// reason).
+type Placed interface {
+	Worker() int32
+}
+
+// WorkerOf returns c's worker, or 0 if its host does not say.
+func WorkerOf(c Conn) int32 {
+	if p, ok := c.(Placed); ok {
+		return p.Worker()
+	}
+	return 0
+}
+
 // Dialer opens upstream connections.
 type Dialer interface {
 	// Dial starts connecting to addr, a literal "ip:port", and returns at
