@@ -60,6 +60,7 @@ func (d *downstream) OnNewConnection() (st api.FilterStatus) {
 func (d *downstream) OnData(b []byte, _ bool) (st api.FilterStatus) {
 	st = api.NetworkFilterStopIteration
 	defer d.contain("data")
+	keepTick(d.conn.worker)
 	if d.sess != nil {
 		d.sess.OnData(b)
 	}

@@ -79,6 +79,9 @@ func (u *upstream) OnPoolFailure(reason api.PoolFailureReason, transport string)
 // OnData relays bytes read from the upstream.
 func (u *upstream) OnData(b []byte, _ bool) {
 	defer u.contain("data")
+	if u.conn != nil {
+		keepTick(u.conn.worker)
+	}
 	if len(b) > 0 && u.h != nil {
 		u.h.OnData(b)
 	}
