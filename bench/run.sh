@@ -33,14 +33,16 @@ fi
 
 echo "==> core path micro-benchmarks (go test -bench CorePath -benchmem ./proxy)"
 micro=$(mktemp)
-trap 'rm -f "$micro"' EXIT
+scale=$(mktemp)
+trap 'rm -f "$micro" "$scale"' EXIT
 go test -run '^$' -bench CorePath -benchmem -count 1 ./proxy | tee "$micro"
 
 echo "==> scale: route matching (10 / 1,000 / 10,000 routes), endpoints (pick, update, memory), idle connections, 1 / 100 / 10,000 connections at one call rate"
-go test -run '^$' -bench 'MatchScale' -benchmem -count 1 ./router
-go test -run '^$' -bench 'ScalePick|ScaleUpdate' -benchtime 200x -benchmem -count 1 ./cluster
-(cd test && go test -run '^$' -bench IdleConnections -benchtime 1x -count 1 ./bench)
-(cd test && go test -run '^$' -bench ConnectionScale -benchtime 1x -count 1 ./bench)
+# Their result lines go to the report's Scale section and the chart.
+go test -run '^$' -bench 'MatchScale' -benchmem -count 1 ./router | tee -a "$scale"
+go test -run '^$' -bench 'ScalePick|ScaleUpdate' -benchtime 200x -benchmem -count 1 ./cluster | tee -a "$scale"
+(cd test && go test -run '^$' -bench IdleConnections -benchtime 1x -count 1 ./bench) | tee -a "$scale"
+(cd test && go test -run '^$' -bench ConnectionScale -benchtime 1x -count 1 ./bench) | tee -a "$scale"
 go test -run '^$' -bench 'RDSUpdate|EDSUpdate' -benchtime 20x -benchmem -count 1 ./xds
 
 echo "==> Redis: redis-benchmark direct and through metaproxy, same run (ratios, proxy CPU per command)"
@@ -53,7 +55,7 @@ echo "==> tRPC: trpc-go unary calls direct and through metaproxy, same run"
 (cd test && go test -run '^$' -bench TRPC -benchtime 1x -count 1 ./bench)
 
 echo "==> side-by-side load benchmark (builds the peers, metaproxy, the ABI host and metaprotocol.so first)"
-args=(-sidebyside -out "$out" -micro "$micro")
+args=(-sidebyside -out "$out" -micro "$micro" -scale "$scale")
 [ "${PROFILE:-0}" = 1 ] && args+=(-profile)
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 cd test && go test -run '^TestSideBySide$' -count 1 -timeout 30m -v ./bench -args "${args[@]}" ${BENCH_ARGS:-} |

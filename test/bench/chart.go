@@ -47,16 +47,30 @@ type panel struct {
 // Chart draws calls/s and p99 latency of every case of plan that ran (its
 // median run), as bars grouped by protocol and worker count, and writes
 // the PNG to w.
-func Chart(w io.Writer, rs Results, plan Plan) error {
+//
+// With scale benchmark results it adds a panel of how cost grows with
+// routes, endpoints and connections (see drawGrowth).
+func Chart(w io.Writer, rs Results, plan Plan, scale []Bench) error {
 	panels := []panel{
 		{"calls/s (higher is better)", func(r Result) float64 { return r.Result.RPS }, func(v float64) string { return fmt.Sprintf("%.0f", v) }},
 		{"p99 latency, ms (lower is better)", func(r Result) float64 { return float64(r.Result.P99us) / 1000 }, func(v float64) string { return fmt.Sprintf("%.1f", v) }},
 	}
-	img := image.NewRGBA(image.Rect(0, 0, chartW, legendH+len(panels)*(panelH+axisH)))
+	growth := growthSeries(scale)
+	n := len(panels)
+	if len(growth) > 0 {
+		n++
+	}
+	img := image.NewRGBA(image.Rect(0, 0, chartW, legendH+n*(panelH+axisH)))
 	draw.Draw(img, img.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
 	legend(img, plan.Proxies)
+	area := func(i int) image.Rectangle {
+		return image.Rect(marginL, legendH+i*(panelH+axisH)+20, chartW-marginR, legendH+i*(panelH+axisH)+panelH)
+	}
 	for i, p := range panels {
-		drawPanel(img, image.Rect(marginL, legendH+i*(panelH+axisH)+20, chartW-marginR, legendH+i*(panelH+axisH)+panelH), p, rs, plan)
+		drawPanel(img, area(i), p, rs, plan)
+	}
+	if len(growth) > 0 {
+		drawGrowth(img, area(len(panels)), growth)
 	}
 	return png.Encode(w, img)
 }
@@ -161,4 +175,52 @@ func fill(img *image.RGBA, r image.Rectangle, c color.Color) {
 func text(img *image.RGBA, x, y int, s string, c color.Color) {
 	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
 	d.DrawString(s)
+}
+
+// sizeColors tell the sizes of a growth group apart, smallest first.
+var sizeColors = []color.RGBA{{170, 200, 235, 255}, {70, 130, 200, 255}, {20, 55, 130, 255}}
+
+// drawGrowth draws a group of bars per series: its value at each size over
+// its value at the smallest size, on a log scale, so a cost that stays flat
+// is a row of bars of height 1 and one that grows with the size climbs.
+func drawGrowth(img *image.RGBA, area image.Rectangle, ss []series) {
+	text(img, area.Min.X, area.Min.Y-6, "how cost grows: each size over the smallest (10 / 1,000 / 10,000 routes or endpoints; 1 / 100 / 10,000 connections), log scale", black)
+	top := 10.0
+	for _, s := range ss {
+		for _, v := range s.values {
+			for s.values[0] > 0 && v/s.values[0] > top {
+				top *= 10
+			}
+		}
+	}
+	const bottom = 0.5
+	y := func(v float64) int {
+		v = math.Max(v, bottom)
+		return area.Max.Y - int(math.Log10(v/bottom)/math.Log10(top/bottom)*float64(area.Dy()))
+	}
+	for v := 1.0; v <= top; v *= 10 {
+		fill(img, image.Rect(area.Min.X, y(v), area.Max.X, y(v)+1), grid)
+		label := fmt.Sprintf("%gx", v) // the font has no ×
+		text(img, area.Min.X-8-7*len(label), y(v)+4, label, black)
+	}
+	gap := 12
+	groupW := (area.Dx() - gap*(len(ss)-1)) / len(ss)
+	for gi, s := range ss {
+		gx := area.Min.X + gi*(groupW+gap)
+		barW := (groupW - 2*(len(s.values)-1)) / max(1, len(s.values))
+		for bi, v := range s.values {
+			if s.values[0] <= 0 {
+				break
+			}
+			g := v / s.values[0]
+			bx := gx + bi*(barW+2)
+			fill(img, image.Rect(bx, y(g), bx+barW, area.Max.Y), sizeColors[bi%len(sizeColors)])
+			if bi == len(s.values)-1 {
+				label := fmt.Sprintf("%.1f", g)
+				text(img, bx+(barW-7*len(label))/2, y(g)-3, label, black)
+			}
+		}
+		text(img, gx+(groupW-7*len(s.label))/2, area.Max.Y+18, s.label, black)
+	}
+	fill(img, image.Rect(area.Min.X, area.Max.Y, area.Max.X, area.Max.Y+1), black)
 }

@@ -15,6 +15,9 @@ type Report struct {
 	Results Results
 	// Micro are the core-path micro-benchmarks.
 	Micro []Micro
+	// Scale are the scale benchmarks' results (routes, endpoints,
+	// connections), when make bench ran them.
+	Scale []Bench `json:",omitempty"`
 	// Profiles are perf's views of the proxies under the largest load.
 	Profiles []Profile
 	// Chart is the chart's file name, relative to the markdown file.
@@ -71,18 +74,22 @@ func (r *Report) Markdown() string {
 			"calls from Go into C (DownstreamWrite, UpstreamWrite); and eventfd wake-ups of a worker whose queue was "+
 			"empty. See bench/README.md.\n\n%s", xt)
 	}
-	fmt.Fprintf(&b, "\n## Targets (issue 5)\n\n%s", r.targets())
+	fmt.Fprintf(&b, "\n## Targets (issues 5 and 16)\n\n%s", r.targets())
 	if r.Plan.Rounds > 1 {
 		fmt.Fprintf(&b, "\n## Noise: spread over the %d rounds\n\n%s", r.Plan.Rounds, r.noise())
 	}
 	if len(r.Micro) > 0 {
 		fmt.Fprintf(&b, "\n## Core path (go test -run '^$' -bench CorePath -benchmem ./proxy)\n\n%s", microTable(r.Micro))
 	}
+	if sc := scaleMarkdown(r.Scale); sc != "" {
+		fmt.Fprintf(&b, "\n## Scale: how cost grows\n\nFrom the scale benchmarks `make bench` runs before the load benchmark; "+
+			"*largest ÷ smallest* is the value at the largest size over the value at the smallest. See bench/README.md.\n%s", sc)
+	}
 	if len(r.Profiles) > 0 {
 		fmt.Fprintf(&b, "\n## Profiles\n\n%s", profilesMarkdown(r.Profiles))
 	}
 	if r.Chart != "" {
-		fmt.Fprintf(&b, "\n## Chart\n\n![calls/s and p99 by case](%s)\n", r.Chart)
+		fmt.Fprintf(&b, "\n## Chart\n\n![calls/s and p99 by case, and how cost grows](%s)\n", r.Chart)
 	}
 	return b.String()
 }
@@ -229,7 +236,7 @@ func (r *Report) crossingsTable() string {
 	return t.String()
 }
 
-// targets checks the goals of issue 5 case by case, on the median runs.
+// targets checks the goals of issues 5 and 16 case by case, on the median runs.
 func (r *Report) targets() string {
 	var b strings.Builder
 	const rssLimit = 30 << 20
@@ -262,6 +269,9 @@ func (r *Report) targets() string {
 				cpu := Ratio(float64(so.PerCall(so.ProxyCPU)), float64(mp.PerCall(mp.ProxyCPU)))
 				fmt.Fprintf(&b, "- %s: metaproxy.so CPU/call %s µs vs standalone %s µs (%s, target ≤ 1.30×): %s\n",
 					name, us(so.PerCall(so.ProxyCPU)), us(mp.PerCall(mp.ProxyCPU)), ratio(cpu), verdict(cpu <= 1.3))
+				rps := Ratio(so.Result.RPS, mp.Result.RPS)
+				fmt.Fprintf(&b, "- %s: metaproxy.so %.0f calls/s vs standalone %.0f (%s, target ≥ 0.90×): %s\n",
+					name, so.Result.RPS, mp.Result.RPS, ratio(rps), verdict(rps >= 0.9))
 			}
 		}
 	}

@@ -69,7 +69,7 @@ func TestMarkdown(t *testing.T) {
 		"core path CorePathThrift: 2500 ns/op (target ≤ 2000), 1 allocs/op (target 0): **missed**",
 		// 6000–8000 calls/s: 27 % of 7500; p99 1000/3000 µs; CPU 7/24 µs.
 		"| dubbo    |      16 | metaproxy |    3 |       6000–8000 |            27% |        33% |                   29% |",
-		"![calls/s and p99 by case](latest.png)",
+		"![calls/s and p99 by case, and how cost grows](latest.png)",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
@@ -80,7 +80,7 @@ func TestMarkdown(t *testing.T) {
 func TestChartIsAPNG(t *testing.T) {
 	r := testReport()
 	var b bytes.Buffer
-	if err := Chart(&b, r.Results, r.Plan); err != nil {
+	if err := Chart(&b, r.Results, r.Plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	img, err := png.Decode(&b)
@@ -136,7 +136,7 @@ func TestFeatureRows(t *testing.T) {
 		}
 	}
 	var b bytes.Buffer
-	if err := Chart(&b, r.Results, r.Plan); err != nil {
+	if err := Chart(&b, r.Results, r.Plan, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -29,6 +29,7 @@ var (
 	proxiesF   = flag.String("proxies", strings.Join(DefaultProxies, ","), "proxy kinds, comma separated, of "+strings.Join(Proxies, ","))
 	threadsF   = flag.Int("threads", runtime.NumCPU(), "HAProxy nbthread and ABI host worker loops")
 	microF     = flag.String("micro", "", "file holding `go test -bench CorePath -benchmem ./proxy` output to report")
+	scaleF     = flag.String("scale", "", "file holding the scale benchmarks' `go test -bench` output to report")
 	profileF   = flag.Bool("profile", false, "perf-profile metaproxy under the largest load of each protocol")
 	renderF    = flag.String("render", "", "with -out: render the report of this latest.json again instead of measuring")
 )
@@ -66,6 +67,13 @@ func TestSideBySide(t *testing.T) {
 		if rep.Micro, err = ParseMicro(string(b)); err != nil {
 			t.Error(err)
 		}
+	}
+	if *scaleF != "" {
+		b, err := os.ReadFile(*scaleF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep.Scale = ParseBench(string(b))
 	}
 	if *outDir != "" {
 		writeReport(t, rep, *outDir)
@@ -328,7 +336,7 @@ func writeReport(t *testing.T, rep *Report, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Chart(f, rep.Results, rep.Plan); err != nil {
+	if err := Chart(f, rep.Results, rep.Plan, rep.Scale); err != nil {
 		t.Error(err)
 	}
 	if err := f.Close(); err != nil {
