@@ -20,9 +20,12 @@ out=${BENCH_OUT:-$root/bench/results}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-# HAProxy is the L4 baseline; perf only for PROFILE=1.
+# HAProxy is the L4 baseline; Redis and MariaDB are the Redis and MySQL
+# benchmarks' servers; perf only for PROFILE=1.
 need=()
 command -v haproxy >/dev/null || need+=(haproxy)
+command -v redis-server >/dev/null || need+=(redis-server redis-tools)  # BenchmarkRedis (redis-benchmark)
+command -v mariadbd >/dev/null || need+=(mariadb-server mariadb-client) # BenchmarkMySQL (mariadb-slap)
 [ "${PROFILE:-0}" = 1 ] && ! command -v perf >/dev/null && need+=(linux-perf)
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=; [ "$(id -u)" = 0 ] || sudo=sudo

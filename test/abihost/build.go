@@ -2,6 +2,7 @@ package abihost
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -41,13 +42,22 @@ func ShippedConfig(name string) ([]byte, error) {
 }
 
 // EnvoyDir returns the directory of the Envoy Go module the plugin is built
-// against; the host compiles against its C headers.
+// against; the host compiles against its C headers. It downloads the module
+// when the cache lacks it (go list -m gives no directory then, and a fresh
+// clone that has not built the plugin yet has not fetched it).
 func EnvoyDir(root string) (string, error) {
-	out, err := run(root, nil, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/envoyproxy/envoy")
+	out, err := run(root, nil, "go", "mod", "download", "-json", "github.com/envoyproxy/envoy")
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(out), nil
+	var m struct{ Dir, Error string }
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		return "", fmt.Errorf("abihost: go mod download github.com/envoyproxy/envoy: %w", err)
+	}
+	if m.Dir == "" {
+		return "", fmt.Errorf("abihost: go mod download github.com/envoyproxy/envoy: no directory (%s)", m.Error)
+	}
+	return m.Dir, nil
 }
 
 // BuildHost compiles the C host into dir and returns its path. The host
