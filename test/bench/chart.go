@@ -16,25 +16,30 @@ import (
 
 // Chart geometry, in pixels.
 const (
-	chartW   = 1200
-	panelH   = 330
-	marginL  = 80
-	marginR  = 20
-	legendH  = 40
-	axisH    = 36 // group labels under a panel
-	barGap   = 4
-	groupGap = 40
+	chartW     = 1200
+	panelH     = 330
+	marginL    = 80
+	marginR    = 20
+	legendH    = 40 // one row of legend and the space under it
+	legendRowH = 24
+	axisH      = 36 // group labels under a panel
+	barGap     = 4
+	groupGap   = 40
 )
 
 var (
 	white = color.RGBA{255, 255, 255, 255}
 	black = color.RGBA{0, 0, 0, 255}
 	grid  = color.RGBA{225, 225, 225, 255}
-	// One color per proxy kind, in Proxies order: a host's feature rows in
-	// lighter and darker shades of its color.
-	barColors = []color.RGBA{{120, 120, 120, 255}, {230, 140, 40, 255},
-		{40, 110, 200, 255}, {120, 170, 235, 255}, {20, 55, 130, 255},
-		{60, 170, 90, 255}, {140, 210, 150, 255}, {25, 100, 50, 255}}
+	// One color per proxy kind, in Proxies order (direct, haproxy, mosn,
+	// metaproxy and its features, metaproxy.so and its features): a
+	// host's feature rows in shades of its hue, blue for the standalone
+	// proxy, green for the plugin.
+	barColors = []color.RGBA{{120, 120, 120, 255}, {230, 140, 40, 255}, {150, 80, 170, 255},
+		{40, 110, 200, 255}, {20, 55, 130, 255}, {120, 170, 235, 255}, {0, 150, 175, 255},
+		{90, 90, 210, 255}, {175, 205, 240, 255}, {10, 30, 80, 255},
+		{60, 170, 90, 255}, {25, 100, 50, 255}, {140, 210, 150, 255}, {125, 165, 40, 255},
+		{30, 130, 110, 255}, {195, 228, 165, 255}, {15, 60, 30, 255}}
 )
 
 // panel is one bar chart of the figure.
@@ -60,11 +65,12 @@ func Chart(w io.Writer, rs Results, plan Plan, scale []Bench) error {
 	if len(growth) > 0 {
 		n++
 	}
-	img := image.NewRGBA(image.Rect(0, 0, chartW, legendH+n*(panelH+axisH)))
+	top := legendHeight(plan.Proxies)
+	img := image.NewRGBA(image.Rect(0, 0, chartW, top+n*(panelH+axisH)))
 	draw.Draw(img, img.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
 	legend(img, plan.Proxies)
 	area := func(i int) image.Rectangle {
-		return image.Rect(marginL, legendH+i*(panelH+axisH)+20, chartW-marginR, legendH+i*(panelH+axisH)+panelH)
+		return image.Rect(marginL, top+i*(panelH+axisH)+20, chartW-marginR, top+i*(panelH+axisH)+panelH)
 	}
 	for i, p := range panels {
 		drawPanel(img, area(i), p, rs, plan)
@@ -75,13 +81,32 @@ func Chart(w io.Writer, rs Results, plan Plan, scale []Bench) error {
 	return png.Encode(w, img)
 }
 
+// legend draws a swatch and the name of every proxy kind, in as many
+// rows of legendRowH as they need.
 func legend(img *image.RGBA, proxies []string) {
-	x := marginL
+	x, y := marginL, 0
 	for _, p := range proxies {
-		fill(img, image.Rect(x, 14, x+14, 28), kindColor(p))
-		text(img, x+20, 26, p, black)
-		x += 40 + 7*len(p)
+		w := 40 + 7*len(p)
+		if x+w > chartW-marginR && x > marginL {
+			x, y = marginL, y+legendRowH
+		}
+		fill(img, image.Rect(x, y+14, x+14, y+28), kindColor(p))
+		text(img, x+20, y+26, p, black)
+		x += w
 	}
+}
+
+// legendHeight is the height legend takes for proxies.
+func legendHeight(proxies []string) int {
+	x, h := marginL, legendRowH
+	for _, p := range proxies {
+		w := 40 + 7*len(p)
+		if x+w > chartW-marginR && x > marginL {
+			x, h = marginL, h+legendRowH
+		}
+		x += w
+	}
+	return h + legendH - legendRowH
 }
 
 func kindColor(kind string) color.RGBA {

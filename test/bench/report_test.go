@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"image/color"
 	"image/png"
 	"strings"
 	"testing"
@@ -218,5 +219,24 @@ func TestParseCrossings(t *testing.T) {
 	// A host without the counters (an older build) counts none.
 	if got := CrossingsBetween(map[string]int64{"downstream_open": 1}, map[string]int64{"downstream_open": 2}); got != nil {
 		t.Errorf("CrossingsBetween without the counters = %+v, want nil", got)
+	}
+}
+
+// TestChartColorsAndLegend: every proxy kind has a color of its own, and a
+// legend of every kind wraps onto rows inside the chart's width.
+func TestChartColorsAndLegend(t *testing.T) {
+	seen := map[color.RGBA]string{}
+	for _, k := range Proxies {
+		c := kindColor(k)
+		if other, dup := seen[c]; dup {
+			t.Errorf("%s and %s share the color %v", k, other, c)
+		}
+		seen[c] = k
+	}
+	if h := legendHeight(Proxies); h <= legendH {
+		t.Errorf("a legend of all %d kinds is %d high: it does not wrap (one row is %d)", len(Proxies), h, legendH)
+	}
+	if h := legendHeight(Proxies[:2]); h != legendH {
+		t.Errorf("a legend of two kinds is %d high, want one row (%d)", h, legendH)
 	}
 }

@@ -62,7 +62,7 @@ func TestScaleSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := img.Bounds().Dy(), legendH+3*(panelH+axisH); got != want {
+	if got, want := img.Bounds().Dy(), legendHeight(r.Plan.Proxies)+3*(panelH+axisH); got != want {
 		t.Errorf("chart height %d, want %d (three panels)", got, want)
 	}
 	if g := growthSeries(bs); len(g) != 5 || g[0].label != "exact idx" || g[3].label != "conns" || g[4].label != "conns.so" {
