@@ -81,32 +81,37 @@ func Chart(w io.Writer, rs Results, plan Plan, scale []Bench) error {
 	return png.Encode(w, img)
 }
 
-// legend draws a swatch and the name of every proxy kind, in as many
-// rows of legendRowH as they need.
+// legend draws a swatch and the name of every proxy kind where
+// legendLayout places them.
 func legend(img *image.RGBA, proxies []string) {
+	at, _ := legendLayout(proxies)
+	for i, p := range proxies {
+		x, y := at[i].X, at[i].Y
+		fill(img, image.Rect(x, y+14, x+14, y+28), kindColor(p))
+		text(img, x+20, y+26, p, black)
+	}
+}
+
+// legendHeight is the height legend takes for proxies.
+func legendHeight(proxies []string) int {
+	_, h := legendLayout(proxies)
+	return h
+}
+
+// legendLayout places the legend's entries left to right, in as many rows
+// of legendRowH as the chart's width needs, and returns each entry's top
+// left corner and the legend's height.
+func legendLayout(proxies []string) (at []image.Point, height int) {
 	x, y := marginL, 0
 	for _, p := range proxies {
 		w := 40 + 7*len(p)
 		if x+w > chartW-marginR && x > marginL {
 			x, y = marginL, y+legendRowH
 		}
-		fill(img, image.Rect(x, y+14, x+14, y+28), kindColor(p))
-		text(img, x+20, y+26, p, black)
+		at = append(at, image.Pt(x, y))
 		x += w
 	}
-}
-
-// legendHeight is the height legend takes for proxies.
-func legendHeight(proxies []string) int {
-	x, h := marginL, legendRowH
-	for _, p := range proxies {
-		w := 40 + 7*len(p)
-		if x+w > chartW-marginR && x > marginL {
-			x, h = marginL, h+legendRowH
-		}
-		x += w
-	}
-	return h + legendH - legendRowH
+	return at, y + legendH
 }
 
 func kindColor(kind string) color.RGBA {
