@@ -10,6 +10,10 @@
 #                go.mod (v1.36.2, the Envoy of Istio 1.28). Another version
 #                is resolved in a temporary copy of go.mod; the repository's
 #                go.mod is left alone.
+#                plugin/shim declares Envoy's C functions itself (capi.h,
+#                checked against go.mod's Envoy by TestShimMatchesEnvoy):
+#                for another version, compare capi.h with its
+#                contrib/golang/common/go/api/api.h.
 # GO_TAGS        extra build tags (the tests use abitest).
 # GO_LDFLAGS     extra linker flags.
 #

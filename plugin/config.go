@@ -8,7 +8,7 @@ import (
 
 	udpa "github.com/cncf/xds/go/udpa/type/v1"
 	xdstype "github.com/cncf/xds/go/xds/type/v3"
-	"github.com/envoyproxy/envoy/contrib/golang/filters/network/source/go/pkg/network"
+	"github.com/metaproxy/metaproxy/plugin/shim"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -39,7 +39,7 @@ type listenerConfig struct {
 	closed     bool // srv is closed: superseded, and its last session ended
 }
 
-// parser is the plugin's network.ConfigParser. Envoy calls it on its main
+// parser is the plugin's shim.ConfigParser. Envoy calls it on its main
 // thread once per listener config and keeps the result for the life of the
 // process (the SDK never releases a config); the plugin shares identical
 // configs and releases the engine of superseded ones (configs.go).
@@ -148,13 +148,13 @@ func pluginValue(a *anypb.Any) ([]byte, error) {
 	return protojson.Marshal(value)
 }
 
-// factory is the plugin's network.ConfigFactory. Envoy calls it for every
+// factory is the plugin's shim.ConfigFactory. Envoy calls it for every
 // new connection, so it only looks the parsed config up.
 type factory struct{}
 
 // CreateFactoryFromConfig returns the listener's config, which makes the
 // connection's filter.
-func (factory) CreateFactoryFromConfig(cfg any) network.FilterFactory {
+func (factory) CreateFactoryFromConfig(cfg any) shim.FilterFactory {
 	if lc, ok := cfg.(*listenerConfig); ok {
 		return lc
 	}

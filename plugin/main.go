@@ -7,13 +7,15 @@
 //
 // Envoy hands every byte a client sends to the plugin; the plugin decodes
 // frames, runs the MetaProtocol filters and router, and dials the chosen
-// upstream host through Envoy's `plainText` ORIGINAL_DST cluster. This is
-// the only package that uses cgo or Envoy's Go SDK.
+// upstream host through Envoy's `plainText` ORIGINAL_DST cluster. This
+// package and plugin/shim (the C entry points Envoy calls: the SDK's shim
+// without its copy of every read and write) are the only ones that use
+// cgo or Envoy's Go SDK.
 package main
 
 import (
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
-	"github.com/envoyproxy/envoy/contrib/golang/filters/network/source/go/pkg/network"
+	"github.com/metaproxy/metaproxy/plugin/shim"
 
 	_ "github.com/metaproxy/metaproxy/builtin" // the codecs and filters that ship with metaproxy
 )
@@ -26,8 +28,8 @@ func init() {
 	// The SDK's own logger implementation (api_impl) calls into Envoy at
 	// init; this one asks Envoy nothing until the first log call.
 	api.SetCommonCAPI(&envoyLog{})
-	network.RegisterNetworkFilterConfigParser(parser{})
-	network.RegisterNetworkFilterConfigFactory(PluginName, factory{})
+	shim.RegisterConfigParser(parser{})
+	shim.RegisterConfigFactory(PluginName, factory{})
 }
 
 func main() {}

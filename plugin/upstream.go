@@ -9,7 +9,7 @@ import (
 	"runtime/debug"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
-	"github.com/envoyproxy/envoy/contrib/golang/filters/network/source/go/pkg/network"
+	"github.com/metaproxy/metaproxy/plugin/shim"
 
 	"github.com/metaproxy/metaproxy/transport"
 )
@@ -32,7 +32,7 @@ func (dialer) Dial(addr string, h transport.UpstreamHandler) {
 		go h.OnConnectFailure(err)
 		return
 	}
-	network.CreateUpstreamConn(addr, &upstream{h: h, addr: addr})
+	shim.CreateUpstreamConn(addr, &upstream{h: h, addr: addr})
 }
 
 // literal checks that addr is an "ip:port" Envoy can parse.

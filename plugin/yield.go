@@ -18,9 +18,13 @@ import (
 // 20 µs. Under load that was 12-15 % of the .so's CPU (nanosleep 0.19-0.33
 // per call; bench/README.md). A runtime.Gosched now and then moves the
 // tick: the monitor then sees a P that schedules, preempts nothing and
-// backs off. It costs a hand-off of the P and back (a few futex calls),
-// yieldEvery apart per worker, well inside the monitor's 10 ms.
-const yieldEvery = 5 * time.Millisecond
+// backs off. A yield is not cheap: the callback's goroutine is locked to
+// the worker's thread, so the P goes to another thread and comes back,
+// about six futex calls and four context switches (perf, ABI host). At
+// 5 ms that was 7 % of the .so's CPU; 8 ms makes it 40 % fewer yields and
+// still moves the tick at least once in every 10 ms the monitor watches,
+// with 2 ms to spare for a long callback.
+const yieldEvery = 8 * time.Millisecond
 
 // yieldSlot is one worker's last yield. Slots are found by thread id with
 // linear probing; a worker past the table's size never yields, which only
