@@ -58,9 +58,7 @@ FUZZTIME ?= 30s
 fuzz-smoke:
 	$(MAKE) fuzz FUZZTIME=8s
 fuzz:
-	for p in $$($(GO) list ./codecs/...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./codecs/fuzz.sh
 
 ## api: regenerate the Go code of the protobuf schema in api/
 api:

@@ -10,9 +10,12 @@
 // every write that passes the write filter, to a new Go slice, so each
 // call allocated and copied three buffers; here a read or write that
 // Envoy holds in one slice is handed over as a view of Envoy's memory,
-// valid during the callback only (the contract of api.DownstreamFilter and
-// transport's OnData), and only one made of several slices is gathered
-// into one exact allocation. Filter and connection semantics are the SDK's.
+// valid during the callback only (all the plugin's filters need: the
+// engine's OnData keeps nothing of b past the call), and only one made of
+// several slices is gathered into one exact allocation. Filter and
+// connection semantics are the SDK's, except that a callback for a
+// connection the shim does not know is ignored (the SDK dereferenced nil,
+// which kills Envoy).
 package shim
 
 import "C" // for the //export lines below
