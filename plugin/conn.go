@@ -39,7 +39,8 @@ func (c *conn) onWorker() { c.worker = int32(syscall.Gettid()) }
 // Worker implements transport.Placed.
 func (c *conn) Worker() int32 { return c.worker }
 
-// Write sends b. Empty writes are skipped: the SDK indexes b[0].
+// Write sends b. An empty write is skipped: it would cost a call into Envoy
+// for nothing.
 func (c *conn) Write(b []byte) error {
 	if len(b) == 0 {
 		return nil

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"unsafe"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 )
 
 // addr is p's address as Envoy passes addresses: an integer.
@@ -73,3 +75,70 @@ func BenchmarkView(b *testing.B) {
 }
 
 var sink []byte
+
+// upstreamRec is an api.UpstreamFilter that records what reaches it.
+type upstreamRec struct {
+	ready  api.ConnectionCallback
+	data   []string
+	events []api.ConnectionEvent
+}
+
+func (u *upstreamRec) OnPoolReady(cb api.ConnectionCallback)       { u.ready = cb }
+func (u *upstreamRec) OnPoolFailure(api.PoolFailureReason, string) {}
+func (u *upstreamRec) OnData(b []byte, _ bool)                     { u.data = append(u.data, string(b)) }
+func (u *upstreamRec) OnEvent(e api.ConnectionEvent)               { u.events = append(u.events, e) }
+func (u *upstreamRec) wrapper() unsafe.Pointer                     { return unsafe.Pointer(u) }
+func (u *upstreamRec) String() string                              { return fmt.Sprint(u.data, u.events) }
+
+// TestUpstreamLifecycle: a connection id's filter moves to its Envoy
+// wrapper when ready, gets the wrapper's data until it closes, and a
+// callback after that (or for a wrapper never seen) is ignored, where the
+// SDK's shim dereferenced nil and took Envoy down.
+func TestUpstreamLifecycle(t *testing.T) {
+	u := &upstreamRec{}
+	w := u.wrapper() // any address stands for Envoy's wrapper
+	upstreamIDs.Store(uint64(1<<40), u)
+	envoyGoFilterOnUpstreamConnectionReady(w, 1<<40)
+	if u.ready == nil {
+		t.Fatal("OnPoolReady was not called")
+	}
+	if _, still := upstreamIDs.Load(uint64(1 << 40)); still {
+		t.Error("the connection id is still registered once connected")
+	}
+	if got := u.ready.StreamInfo().FilterState().GetString("k"); got != "" {
+		t.Errorf("an upstream connection's filter state holds %q, want nothing", got)
+	}
+
+	b := []byte("frame")
+	one := [1][2]uint64{{addr(&b[0]), uint64(len(b))}}
+	envoyGoFilterOnUpstreamData(w, uint64(len(b)), addr(&one), 1, 0)
+	envoyGoFilterOnUpstreamEvent(w, int(api.RemoteClose))
+	envoyGoFilterOnUpstreamData(w, uint64(len(b)), addr(&one), 1, 0) // after the close
+	envoyGoFilterOnUpstreamEvent(w, int(api.RemoteClose))
+	if u.String() != fmt.Sprint([]string{"frame"}, []api.ConnectionEvent{api.RemoteClose}) {
+		t.Errorf("the filter saw %v, want one frame then one close", u)
+	}
+	envoyGoFilterOnUpstreamConnectionReady(w, 1<<41) // an id never registered
+	envoyGoFilterOnUpstreamConnectionFailure(w, 0, 1<<41)
+	runtime.KeepAlive(b)
+}
+
+// TestUnknownDownstream: callbacks for a downstream wrapper the shim does
+// not know return without reaching any filter.
+func TestUnknownDownstream(t *testing.T) {
+	w := unsafe.Pointer(new(int))
+	b := []byte("x")
+	one := [1][2]uint64{{addr(&b[0]), 1}}
+	if st := envoyGoFilterOnDownstreamData(w, 1, addr(&one), 1, 0); st != uint64(api.NetworkFilterStopIteration) {
+		t.Errorf("data for an unknown connection: status %d, want StopIteration", st)
+	}
+	if st := envoyGoFilterOnDownstreamWrite(w, 1, addr(&one), 1, 0); st != uint64(api.NetworkFilterContinue) {
+		t.Errorf("a write on an unknown connection: status %d, want Continue", st)
+	}
+	envoyGoFilterOnDownstreamEvent(w, int(api.RemoteClose))
+	envoyGoFilterOnSemaDec(w)
+	if st := envoyGoFilterOnDownstreamConnection(w, addr(&b[0]), 1, 1<<40); st != uint64(api.NetworkFilterStopIteration) {
+		t.Errorf("a connection for an unknown config: status %d, want StopIteration", st)
+	}
+	runtime.KeepAlive(b)
+}
