@@ -95,6 +95,13 @@ func (c *Cluster) TryConnection() bool {
 	return true
 }
 
+// ForceConnection takes one of max_connections over the limit, after
+// TryConnection refused it, for a pool that has no connection at all: as
+// Envoy's pools do, so that requests waiting for that host are not left
+// with no connection that could ever free up for them. It is paired with
+// EndConnection like a true TryConnection.
+func (c *Cluster) ForceConnection() { c.limits.cx.n.Add(1) }
+
 // EndConnection gives back a connection taken with TryConnection.
 func (c *Cluster) EndConnection() { c.limits.cx.give() }
 

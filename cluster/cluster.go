@@ -28,7 +28,14 @@ type Host struct {
 	dialAfter   atomic.Int64  // unix nanos; no connect attempt before
 	flags       atomic.Uint32 // health flags (health.go)
 	outlier     outlierState  // outlier detection (outlier.go)
+	left        atomic.Bool   // the host left its cluster's host set (for good)
 }
+
+// Left reports whether h has left its cluster's host set: an update
+// removed it. A host that left never comes back (an address that returns
+// gets a new Host), so a request that picked h before the update must
+// pick again.
+func (h *Host) Left() bool { return h.left.Load() }
 
 // Active returns the number of requests in flight to h.
 func (h *Host) Active() int64 { return h.active.Load() }

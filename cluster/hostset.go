@@ -108,6 +108,7 @@ func (c *Cluster) swap(ms []member) {
 	var removed []*Host
 	for _, h := range prev.hosts {
 		if !in[h] {
+			h.left.Store(true) // before the watchers drain its pools
 			removed = append(removed, h)
 		}
 	}

@@ -40,6 +40,7 @@ func (s *Server) SetClusters(cfgs []cluster.Config) error {
 		}
 	}
 	for _, ref := range gone {
+		ref.gone.Store(true) // before the drain: Server.pool
 		ref.unwatch()
 		s.drainHosts(ref.cl.Hosts())
 		s.mgr.Release(ref.cl)

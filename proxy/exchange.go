@@ -39,6 +39,9 @@ const (
 	// causeLocal: the proxy could not send or relay (encode error,
 	// overload, a bad response): not the host's fault as such.
 	causeLocal
+	// causeHostGone: the attempt's host left its cluster before the
+	// request was sent (errHostGone): it picks again (Session.repick).
+	causeHostGone
 )
 
 // failure is an attempt's failure: its cause and the error the client gets
@@ -65,6 +68,7 @@ type exchange struct {
 	try     attempt // the attempt in flight
 	tries   int     // attempts made
 	retries int     // retries made under the route's retry policy
+	repicks int     // picks again after the picked host left (Session.repick)
 	// deadline is when the whole request times out (unix nanos, 0 = never).
 	deadline int64
 	paused   bool
@@ -102,6 +106,9 @@ type attempt struct {
 	// budget: this attempt is a retry and holds one of its cluster's
 	// max_retries.
 	budget bool
+	// retry: this attempt is a retry under the route's policy (budget is
+	// given back when the attempt ends; retry stays).
+	retry bool
 	// rq: the attempt holds one of its cluster's max_requests.
 	rq bool
 	// waiting is the pool the attempt waits in for a connection (waiters.go).
@@ -127,7 +134,7 @@ func (ex *exchange) release() {
 		ex.respBuf = nil
 	}
 	ex.owner, ex.snap, ex.cl, ex.stream = nil, nil, nil, nil
-	ex.lb, ex.try, ex.tries, ex.retries, ex.deadline = cluster.LBContext{}, attempt{}, 0, 0, 0
+	ex.lb, ex.try, ex.tries, ex.retries, ex.repicks, ex.deadline = cluster.LBContext{}, attempt{}, 0, 0, 0, 0
 	ex.paused, ex.unawaited, ex.expired, ex.seq, ex.part = false, false, false, 0, 0
 	ex.gen.Add(1)
 	ex.prev, ex.next = nil, nil

@@ -80,7 +80,11 @@ func (ss *Session) split(ex *exchange, r *router.Route, f codec.Fanout) bool {
 		child.cl, child.deadline, child.part = ex.cl, ex.deadline, j
 		child.x.Route, child.x.Cluster, child.x.Upstream = r, ex.x.Cluster, h.Addr
 		child.try.host, child.try.deadline, child.try.sent = h, ex.deadline, now.UnixNano()
-		u, err := s.pool(h, ex.req.Variant, cl).send(child, ss.worker)
+		var u *upstream
+		p, err := s.pool(h, ex.req.Variant, ex.cl)
+		if err == nil {
+			u, err = p.send(child, ss.worker)
+		}
 		if u != nil {
 			ss.dirty = append(ss.dirty, u)
 		}

@@ -219,3 +219,93 @@ func TestCodecProbeNeedsAProber(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal naming the missing probe and the TCP check", err)
 	}
 }
+
+// A request waiting for a connection to a host that an endpoint update
+// removes picks a host again, though the cluster now has only one: it was
+// never sent. The new host's pool has no connection, so it dials one over
+// max_connections (the removed host's busy connection still holds the
+// cluster's one), as Envoy's pools do.
+func TestWaitingRequestForARemovedHostPicksAgain(t *testing.T) {
+	e := oneHost(t, false, func(c *cluster.Config) { c.MaxConnections, c.MaxPendingRequests = 1, 1 })
+	e.a.handler = func(codec.Message) []byte { return nil } // never answers
+	down := newMemConn()
+	ss := e.srv.NewSession(down, "c")
+	ss.OnData(req(1, "m"))
+	waitFor(t, func() bool { return e.a.seenN() == 1 })
+	ss.OnData(req(2, "m"))
+	st := clusterOf(e, "one").Stats()
+	waitFor(t, func() bool { return st.UpstreamRqPendingActive.Load() == 1 })
+	if err := clusterOf(e, "one").Update([]cluster.Endpoint{{Host: "10.0.0.2", Port: 1, Weight: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if m := down.waitFrames(t, 1)[0]; m.ID != 2 || from(m) != "b" {
+		t.Fatalf("waiting call: %d from %q error %q (%v), want call 2 answered by b", m.ID, from(m), errorOf(m), m.Meta.All())
+	}
+	if r := e.srv.Stats().UpstreamRqRetry.Load(); r != 0 {
+		t.Fatalf("upstream_rq_retry = %d: picking again is not a retry", r)
+	}
+	if st.UpstreamCxOverflow.Load() == 0 {
+		t.Fatal("the connection over max_connections was not counted as upstream_cx_overflow")
+	}
+}
+
+// At max_connections, a pool with no connection at all dials one: a
+// request picked to a host the cluster's connections do not reach is
+// served, not left waiting for a connection of that host to free up.
+func TestPoolWithNoConnectionDialsAtMaxConnections(t *testing.T) {
+	e := trafficEnv(t, func(_ *router.Route, c *Config) {
+		c.Multiplexing = false
+		for i := range c.Clusters {
+			c.Clusters[i].MaxConnections = 1
+		}
+	})
+	e.a.handler = func(codec.Message) []byte { return nil } // never answers
+	down := newMemConn()
+	ss := e.srv.NewSession(down, "c")
+	ss.OnData(req(1, "m"))
+	ss.OnData(req(2, "m")) // round robin: the other host
+	m := down.waitFrames(t, 1)[0]
+	if from(m) != "b" {
+		t.Fatalf("call %d: from %q error %q, want an answer from b", m.ID, from(m), errorOf(m))
+	}
+	waitFor(t, func() bool { return e.a.seenN() == 1 })
+}
+
+// A host picked before an update removed it gets no new pool, and its
+// drained pool takes no request: both say errHostGone, which makes the
+// request pick again.
+func TestNoPoolForAHostThatLeft(t *testing.T) {
+	e := trafficEnv(t, nil)
+	ref := e.srv.refs["ab"]
+	var a, b *cluster.Host
+	for _, h := range ref.cl.Hosts() {
+		if h.Addr == "10.0.0.1:1" {
+			a = h
+		} else {
+			b = h
+		}
+	}
+	pb, err := e.srv.pool(b, 0, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.cl.Update([]cluster.Endpoint{{Host: "10.0.0.3", Port: 1, Weight: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if !a.Left() || !b.Left() {
+		t.Fatal("the removed hosts are not marked as left")
+	}
+	if _, err := e.srv.pool(a, 0, ref); err != errHostGone {
+		t.Fatalf("pool for a host that left: err %v, want errHostGone", err)
+	}
+	if _, err := pb.pick(0); err != errHostGone {
+		t.Fatalf("pick on the drained pool: err %v, want errHostGone", err)
+	}
+	e.srv.poolMu.RLock()
+	defer e.srv.poolMu.RUnlock()
+	for k := range e.srv.pools {
+		if k.host == a || k.host == b {
+			t.Fatalf("a pool of %s is still held", k.host.Addr)
+		}
+	}
+}

@@ -16,7 +16,13 @@ import (
 // never outlives the request's deadline. The request's bytes are kept
 // until the exchange ends and the client's request id is restored on the
 // answer whichever try gives it. Sticky requests (a key of a sharded data
-// store, cluster.LBContext.Sticky) are never retried elsewhere.
+// store, cluster.LBContext.Sticky) are never retried elsewhere. A request
+// whose host left its cluster before it was sent there picks a host again
+// (repick): that is not a try, nor a retry.
+
+// maxRepicks bounds the picks again of one request: each follows an
+// endpoint update that removed the host picked just before it.
+const maxRepicks = 3
 
 // retry sends ex again after its attempt failed (f) or was answered with a
 // server failure (f nil); it reports false, leaving ex to the caller, when
@@ -25,6 +31,9 @@ func (ss *Session) retry(ex *exchange, f *failure) bool {
 	s := ss.srv
 	if ss.closed || ex.unawaited || ex.cl == nil {
 		return false
+	}
+	if f != nil && f.cause == causeHostGone {
+		return ss.repick(ex)
 	}
 	if ex.lb.Sticky {
 		return false // a sharded key lives on its host: no other host has it
@@ -51,7 +60,27 @@ func (ss *Session) retry(ex *exchange, f *failure) bool {
 	}
 	s.stats.UpstreamRqRetry.Add(1)
 	ex.lb.Exclude = ex.try.host
-	ex.try = attempt{budget: !builtin}
+	ex.try = attempt{budget: !builtin, retry: !builtin}
+	ss.attempt(ex)
+	return true
+}
+
+// repick runs ex's attempt again at a host picked from its cluster's
+// current hosts, after the host it picked left the cluster before ex was
+// sent there. The attempt is the same try: a policy retry holds one of
+// max_retries again; ss.mu is held.
+func (ss *Session) repick(ex *exchange) bool {
+	if ex.repicks >= maxRepicks {
+		return false
+	}
+	retry := ex.try.retry
+	if retry && !ex.cl.cl.TryRetry() {
+		ss.srv.stats.UpstreamRqRetryOverflow.Add(1)
+		return false
+	}
+	ex.repicks++
+	ex.tries--
+	ex.try = attempt{budget: retry, retry: retry}
 	ss.attempt(ex)
 	return true
 }

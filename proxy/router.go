@@ -99,7 +99,10 @@ func (ss *Session) attempt(ex *exchange) {
 	}
 	if err := ss.sendTo(ex, h); err != nil {
 		f := failure{cause: causeLocal, err: err}
-		if err.Type == codec.ErrUnavailable {
+		switch {
+		case err == errHostGone:
+			f.cause = causeHostGone
+		case err.Type == codec.ErrUnavailable:
 			f.cause = causeConnect
 		}
 		ex.endTry()
@@ -143,7 +146,11 @@ func (ss *Session) sendTo(ex *exchange, h *cluster.Host) *codec.Error {
 // enqueue queues ex on a connection of h's pool, to be flushed when ss.mu
 // is released; ss.mu is held. On error ex is still the caller's.
 func (ss *Session) enqueue(ex *exchange, h *cluster.Host) error {
-	u, err := ss.srv.pool(h, ex.req.Variant, ex.cl.cl).send(ex, ss.worker)
+	p, err := ss.srv.pool(h, ex.req.Variant, ex.cl)
+	if err != nil {
+		return err
+	}
+	u, err := p.send(ex, ss.worker)
 	if u != nil {
 		ss.dirty = append(ss.dirty, u)
 	}

@@ -225,24 +225,36 @@ func (s *Server) Close() {
 	s.snap.Load().chain.Close()
 }
 
-func (s *Server) pool(h *cluster.Host, variant uint16, cl *cluster.Cluster) *pool {
+// pool returns the pool of h, of ref's cluster, for variant, made on first
+// use. A host picked before it left its cluster, or before its cluster left
+// the listener, gets no new pool (errHostGone): the drain of its pools has
+// run or is about to, and would miss one made now. Both marks are set
+// before that drain takes s.poolMu.
+func (s *Server) pool(h *cluster.Host, variant uint16, ref *clusterRef) (*pool, error) {
 	k := poolKey{h, variant}
 	s.poolMu.RLock()
 	p := s.pools[k]
 	s.poolMu.RUnlock()
 	if p != nil {
-		return p
+		return p, nil
 	}
 	s.poolMu.Lock()
 	defer s.poolMu.Unlock()
+	switch {
+	case s.closed.Load():
+		return nil, errListenerClosing
+	case h.Left() || ref.gone.Load():
+		return nil, errHostGone
+	}
 	if p = s.pools[k]; p == nil {
+		cl := ref.cl
 		p = &pool{srv: s, host: h, cl: cl, addr: h.Addr, timeout: cl.ConnectTimeout(), mux: s.cfg.Multiplexing}
 		if p.mux {
 			p.conns = make([]*upstream, s.cfg.UpstreamConnsPerHost)
 		}
 		s.pools[k] = p
 	}
-	return p
+	return p, nil
 }
 
 // contain turns a panic into an error; used around codec and filter calls.

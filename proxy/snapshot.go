@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/metaproxy/metaproxy/cluster"
@@ -27,7 +28,8 @@ type snapshot struct {
 // of the clusters it still has.
 type clusterRef struct {
 	cl      *cluster.Cluster
-	unwatch func() // stops the Server's watch on the cluster's hosts
+	unwatch func()      // stops the Server's watch on the cluster's hosts
+	gone    atomic.Bool // the cluster left the listener (SetClusters)
 }
 
 // sweepTick returns how often deadlines must be checked so that a request

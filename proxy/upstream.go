@@ -30,9 +30,26 @@ type pool struct {
 	idle    []*upstream // exclusive: connections waiting for a request
 	waiters []*exchange // exclusive: requests waiting for a connection (waiters.go)
 	closed  bool
+	gone    bool // closed because its host left its cluster (drain), not by Server.Close
+
+	open atomic.Int32 // its connections not yet shut, lent ones included
 }
 
-var errPoolClosed = errors.New("upstream pool closed")
+// errHostGone: the host a request picked left its cluster (an endpoint
+// update removed it) before the request was sent there. The request picks
+// again (Session.repick); it was never sent, so it is not a try.
+var errHostGone = codec.Errorf(codec.ErrUnavailable, "metaproxy: the upstream host left its cluster")
+
+// errListenerClosing: the Server is closing.
+var errListenerClosing = codec.Errorf(codec.ErrUnavailable, "metaproxy: the listener is closing")
+
+// closedErr is why a closed pool takes no request; p.mu is held.
+func (p *pool) closedErr() *codec.Error {
+	if p.gone {
+		return errHostGone
+	}
+	return errListenerClosing
+}
 
 // send hands ex to an upstream connection. On error ex is still owned by
 // the caller. The request is queued on the connection; a non-nil upstream
@@ -77,7 +94,7 @@ func (p *pool) pick(worker int32) (*upstream, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, errPoolClosed
+		return nil, p.closedErr()
 	}
 	if p.mux {
 		// The requests of one batch (one client read, of one client or
@@ -166,11 +183,16 @@ func (p *pool) live() *upstream {
 
 // dial starts a new connection unless the cluster is at its
 // max_connections (errAtCapacity) or the host backs off after connect
-// failures; p.mu is held.
+// failures; p.mu is held. At max_connections a pool with no connection at
+// all still dials one, as Envoy's do: its waiting requests would otherwise
+// wait for a connection of its own to free up, and it has none.
 func (p *pool) dial() (*upstream, error) {
 	now := p.srv.now()
 	if !p.cl.TryConnection() {
-		return nil, errAtCapacity
+		if p.open.Load() > 0 {
+			return nil, errAtCapacity
+		}
+		p.cl.ForceConnection()
 	}
 	if !p.host.TryConnect(now, p.timeout) {
 		p.cl.EndConnection()
@@ -181,6 +203,7 @@ func (p *pool) dial() (*upstream, error) {
 	u := &upstream{pool: p, srv: p.srv, codec: codec.NewCodecFor(p.srv.cfg.Codec, codec.SideUpstream), pending: map[uint64]*exchange{},
 		fifo: codec.CapabilitiesOf(p.srv.cfg.Codec).OrderedResponses}
 	p.srv.stats.UpstreamCxTotal.Add(1)
+	p.open.Add(1)
 	p.srv.trackUpstream(u, true)
 	u.timer = time.AfterFunc(p.timeout, u.connectTimeout)
 	p.srv.dialer.Dial(p.addr, u)
@@ -211,13 +234,13 @@ func (p *pool) giveBack(u *upstream) {
 // others.
 func (p *pool) drain() {
 	p.mu.Lock()
-	p.closed = true
+	p.closed, p.gone = true, true
 	conns := append(p.idle, p.conns...)
 	p.idle, p.conns = nil, nil
 	waiters := p.takeWaiters()
 	p.mu.Unlock()
-	// Not sent: they are tried at another host.
-	failWaiters(waiters, &failure{causeConnect, codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s left its cluster", p.addr)})
+	// Not sent: they pick a host again.
+	failWaiters(waiters, &failure{causeHostGone, errHostGone})
 	for _, u := range conns {
 		if u != nil && u.drainWhenIdle() {
 			u.close()
@@ -242,7 +265,7 @@ func (p *pool) close() {
 	p.idle = nil
 	waiters := p.takeWaiters()
 	p.mu.Unlock()
-	failWaiters(waiters, &failure{causeLocal, codec.Errorf(codec.ErrUnavailable, "metaproxy: the listener is closing")})
+	failWaiters(waiters, &failure{causeLocal, errListenerClosing})
 }
 
 type upState uint8
@@ -633,6 +656,7 @@ func (u *upstream) shut(closeConn bool) ([]*exchange, map[uint64]*stream, bool) 
 	u.mu.Unlock()
 	u.pool.cl.EndPendingN(waited)
 	u.pool.cl.EndConnection()
+	u.pool.open.Add(-1)
 	if len(pending) > 0 {
 		u.srv.stats.UpstreamCxClosedWithActiveRq.Add(1)
 	}

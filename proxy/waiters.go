@@ -40,9 +40,10 @@ func (p *pool) wait(ex *exchange) error {
 	}
 	p.mu.Lock()
 	if p.closed {
+		err := p.closedErr()
 		p.mu.Unlock()
 		p.cl.EndPending()
-		return codec.Errorf(codec.ErrUnavailable, "metaproxy: upstream %s closed", p.addr)
+		return err
 	}
 	ex.try.waiting = p
 	p.waiters = append(p.waiters, ex)
