@@ -108,20 +108,21 @@ func (r *reader) attachments(p int) (mapIter, error) {
 	return it, err
 }
 
-// next reads the next entry. ok is false after the closing 'Z', which
-// is then at it.p-1.
-func (it *mapIter) next() (e entry, ok bool, err error) {
+// next reads the next entry into e (which it overwrites). ok is false
+// after the closing 'Z', which is then at it.p-1.
+func (it *mapIter) next(e *entry) (ok bool, err error) {
 	r := it.r
+	*e = entry{}
 	if it.empty {
-		return e, false, nil
+		return false, nil
 	}
 	if err = r.need(it.p, 1); err != nil {
-		return e, false, err
+		return false, err
 	}
 	p := it.p
 	if r.b[p] == 'Z' {
 		it.p++
-		return e, false, nil
+		return false, nil
 	}
 	if isStringTag(r.b[p]) {
 		e.key, p, _, err = r.str(p)
@@ -130,10 +131,10 @@ func (it *mapIter) next() (e entry, ok bool, err error) {
 		p, err = r.skip(p)
 	}
 	if err != nil {
-		return e, false, err
+		return false, err
 	}
 	if err = r.need(p, 1); err != nil {
-		return e, false, err
+		return false, err
 	}
 	e.valueAt = p
 	switch t := r.b[p]; {
@@ -149,7 +150,7 @@ func (it *mapIter) next() (e entry, ok bool, err error) {
 	}
 	e.valueEnd = p
 	it.p = p
-	return e, err == nil, err
+	return err == nil, err
 }
 
 // setAttachments adds every string attachment of the map at p to m.
@@ -161,8 +162,9 @@ func (r *reader) setAttachments(p int, m *codec.Metadata, request bool) error {
 	if err != nil {
 		return err
 	}
+	var e entry
 	for {
-		e, ok, err := it.next()
+		ok, err := it.next(&e)
 		if err != nil || !ok {
 			return err
 		}

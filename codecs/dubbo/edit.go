@@ -38,8 +38,9 @@ func (c *Codec) appendEdited(dst []byte, h header, f []byte, hs []codec.KV) ([]b
 		dst = append(dst, body[it.p:]...)
 	} else {
 		cursor := 0
+		var e entry
 		for {
-			e, ok, err := it.next()
+			ok, err := it.next(&e)
 			if err != nil {
 				return dst, err
 			}

@@ -1,6 +1,7 @@
 package dubbo
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/metaproxy/metaproxy/codec/codectest"
@@ -44,6 +45,29 @@ func FuzzSkip(f *testing.F) {
 				return
 			}
 			p = n
+		}
+	})
+}
+
+// FuzzStringFastPath: where the short-ASCII fast path reads a string, the
+// general path (chunks and UTF-8 units) reads the same string and ends at
+// the same place.
+func FuzzStringFastPath(f *testing.F) {
+	for _, s := range []string{"", "a", "sayHello", "org.apache.dubbo.samples.basic.api.DemoService", strings.Repeat("x", 300)} {
+		f.Add(appendString(nil, s))
+	}
+	f.Add([]byte{0x05, 'a', 0xc3, 0xa9, 'b', 'c'})
+	f.Add([]byte{0x31, 0x00, 'a'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r reader
+		r.reset(data)
+		start, end, ok := r.shortASCII(0)
+		if !ok {
+			return
+		}
+		want, next, err := r.strSlow(0)
+		if err != nil || next != end || want != string(data[start:end]) {
+			t.Fatalf("fast path read %q ending at %d; general path %q ending at %d (%v)", data[start:end], end, want, next, err)
 		}
 	})
 }

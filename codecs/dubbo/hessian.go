@@ -40,12 +40,56 @@ func (r *reader) fail(p int, reason string) error {
 	return &codec.ProtocolError{Protocol: Name, Reason: fmt.Sprintf("hessian2 body offset %d: %s", p, reason)}
 }
 
-// need checks that n bytes are readable at p.
+// need checks that n bytes are readable at p. It is small enough to
+// inline: the error is built out of line.
 func (r *reader) need(p, n int) error {
 	if p < 0 || n > len(r.b)-p {
-		return r.fail(p, "truncated value")
+		return r.truncated(p)
 	}
 	return nil
+}
+
+//go:noinline
+func (r *reader) truncated(p int) error { return r.fail(p, "truncated value") }
+
+// ascii reports whether b is all ASCII, eight bytes at a time.
+func ascii(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// shortASCII reads the common string at p: one final chunk of a short
+// (tag 0x00-0x1f) or compact (0x30-0x33) string, all ASCII, so its units
+// are its bytes. ok is false for any other string, which the general path
+// reads.
+func (r *reader) shortASCII(p int) (start, end int, ok bool) {
+	b := r.b
+	if p < 0 || p >= len(b) {
+		return 0, 0, false
+	}
+	switch t := b[p]; {
+	case t <= 0x1f:
+		start, end = p+1, p+1+int(t)
+	case t >= 0x30 && t <= 0x33 && p+1 < len(b):
+		start = p + 2
+		end = start + (int(t-0x30)<<8 | int(b[p+1]))
+	default:
+		return 0, 0, false
+	}
+	if end > len(b) || !ascii(b[start:end]) {
+		return 0, 0, false
+	}
+	return start, end, true
 }
 
 // int32At reads an int in any of its four encodings.
@@ -158,6 +202,12 @@ func (r *reader) str(p int) (s string, next int, null bool, err error) {
 	if p < len(r.b) && r.b[p] == 'N' {
 		return "", p + 1, true, nil
 	}
+	if start, end, ok := r.shortASCII(p); ok {
+		if end == start {
+			return "", end, false, nil
+		}
+		return unsafe.String(&r.b[start], end-start), end, false, nil
+	}
 	start, units, final, err := r.chunk(p)
 	if err != nil {
 		return "", p, false, err
@@ -226,6 +276,9 @@ func joinSurrogates(b []byte) []byte {
 
 // skipString skips a string (all its chunks) at p.
 func (r *reader) skipString(p int) (int, error) {
+	if _, end, ok := r.shortASCII(p); ok {
+		return end, nil
+	}
 	for {
 		start, units, final, err := r.chunk(p)
 		if err != nil {
