@@ -21,10 +21,19 @@ type KV struct {
 // map: messages carry a handful of keys and reuse the storage.
 type Metadata struct {
 	kv []KV
+	// lens has bit len(key)%64 set for each key held (more after a
+	// Delete): a key whose length bit is clear is absent without a scan,
+	// so filling a message with distinct keys is linear, not quadratic.
+	lens uint64
 }
+
+func lenBit(n int) uint64 { return 1 << (uint(n) & 63) }
 
 // Get returns the value of key and whether it is present.
 func (m *Metadata) Get(key string) (string, bool) {
+	if m.lens&lenBit(len(key)) == 0 {
+		return "", false
+	}
 	for i := range m.kv {
 		if len(m.kv[i].Key) == len(key) && (m.kv[i].Key == key || strings.EqualFold(m.kv[i].Key, key)) {
 			return m.kv[i].Value, true
@@ -41,13 +50,17 @@ func (m *Metadata) Value(key string) string {
 
 // Set adds key or replaces its value.
 func (m *Metadata) Set(key, value string) {
-	for i := range m.kv {
-		if len(m.kv[i].Key) == len(key) && (m.kv[i].Key == key || strings.EqualFold(m.kv[i].Key, key)) {
-			m.kv[i].Value = value
-			return
+	bit := lenBit(len(key))
+	if m.lens&bit != 0 {
+		for i := range m.kv {
+			if len(m.kv[i].Key) == len(key) && (m.kv[i].Key == key || strings.EqualFold(m.kv[i].Key, key)) {
+				m.kv[i].Value = value
+				return
+			}
 		}
 	}
 	m.kv = append(m.kv, KV{key, value})
+	m.lens |= bit
 }
 
 // Delete removes key.
@@ -67,4 +80,4 @@ func (m *Metadata) Len() int { return len(m.kv) }
 func (m *Metadata) All() []KV { return m.kv }
 
 // Reset removes every entry, keeping capacity.
-func (m *Metadata) Reset() { m.kv = m.kv[:0] }
+func (m *Metadata) Reset() { m.kv, m.lens = m.kv[:0], 0 }
