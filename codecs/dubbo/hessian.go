@@ -52,16 +52,26 @@ func (r *reader) need(p, n int) error {
 //go:noinline
 func (r *reader) truncated(p int) error { return r.fail(p, "truncated value") }
 
-// ascii reports whether b is all ASCII, eight bytes at a time.
-func ascii(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+// asciiAt reports whether the n bytes of b at start (which are in b) are
+// all ASCII, eight bytes at a time; a tail shorter than a word is read
+// as one word where b has the bytes after it.
+func asciiAt(b []byte, start, n int) bool {
+	const high = 0x8080808080808080
+	i, end := start, start+n
+	for ; end-i >= 8; i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&high != 0 {
 			return false
 		}
-		b = b[8:]
 	}
-	for _, c := range b {
-		if c >= 0x80 {
+	r := end - i
+	if r == 0 {
+		return true
+	}
+	if len(b)-i >= 8 {
+		return binary.LittleEndian.Uint64(b[i:])&high&(1<<(8*uint(r))-1) == 0
+	}
+	for ; i < end; i++ {
+		if b[i] >= 0x80 {
 			return false
 		}
 	}
@@ -86,7 +96,7 @@ func (r *reader) shortASCII(p int) (start, end int, ok bool) {
 	default:
 		return 0, 0, false
 	}
-	if end > len(b) || !ascii(b[start:end]) {
+	if end > len(b) || !asciiAt(b, start, end-start) {
 		return 0, 0, false
 	}
 	return start, end, true

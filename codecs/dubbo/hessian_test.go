@@ -239,3 +239,23 @@ func TestAppendString(t *testing.T) {
 		t.Errorf("invalid utf-8 encoded as % x, want % x", b, want)
 	}
 }
+
+// TestASCIIAt: the word-wide check agrees with a byte loop for every
+// start and length, with a high byte before, inside or after the range.
+func TestASCIIAt(t *testing.T) {
+	b := []byte("abcdefghijklmnopqrstuvwxyz0123456789")
+	for hi := -1; hi < len(b); hi++ {
+		buf := append([]byte(nil), b...)
+		if hi >= 0 {
+			buf[hi] = 0xc3
+		}
+		for start := 0; start <= len(buf); start++ {
+			for n := 0; start+n <= len(buf); n++ {
+				want := hi < start || hi >= start+n
+				if got := asciiAt(buf, start, n); got != want {
+					t.Fatalf("high byte at %d: asciiAt(start %d, n %d) = %v", hi, start, n, got)
+				}
+			}
+		}
+	}
+}
