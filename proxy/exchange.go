@@ -106,9 +106,6 @@ type attempt struct {
 	// budget: this attempt is a retry and holds one of its cluster's
 	// max_retries.
 	budget bool
-	// retry: this attempt is a retry under the route's policy (budget is
-	// given back when the attempt ends; retry stays).
-	retry bool
 	// rq: the attempt holds one of its cluster's max_requests.
 	rq bool
 	// waiting is the pool the attempt waits in for a connection (waiters.go).

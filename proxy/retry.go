@@ -60,7 +60,7 @@ func (ss *Session) retry(ex *exchange, f *failure) bool {
 	}
 	s.stats.UpstreamRqRetry.Add(1)
 	ex.lb.Exclude = ex.try.host
-	ex.try = attempt{budget: !builtin, retry: !builtin}
+	ex.try = attempt{budget: !builtin}
 	ss.attempt(ex)
 	return true
 }
@@ -68,19 +68,21 @@ func (ss *Session) retry(ex *exchange, f *failure) bool {
 // repick runs ex's attempt again at a host picked from its cluster's
 // current hosts, after the host it picked left the cluster before ex was
 // sent there. The attempt is the same try: a policy retry holds one of
-// max_retries again; ss.mu is held.
+// max_retries again; ss.mu is held. An attempt is a policy retry exactly
+// when ex.retries > 0: the built-in retry of a request not sent can only
+// be its second try, before any policy retry.
 func (ss *Session) repick(ex *exchange) bool {
 	if ex.repicks >= maxRepicks {
 		return false
 	}
-	retry := ex.try.retry
+	retry := ex.retries > 0
 	if retry && !ex.cl.cl.TryRetry() {
 		ss.srv.stats.UpstreamRqRetryOverflow.Add(1)
 		return false
 	}
 	ex.repicks++
 	ex.tries--
-	ex.try = attempt{budget: retry, retry: retry}
+	ex.try = attempt{budget: retry}
 	ss.attempt(ex)
 	return true
 }

@@ -213,10 +213,7 @@ func (r *reader) str(p int) (s string, next int, null bool, err error) {
 		return "", p + 1, true, nil
 	}
 	if start, end, ok := r.shortASCII(p); ok {
-		if end == start {
-			return "", end, false, nil
-		}
-		return unsafe.String(&r.b[start], end-start), end, false, nil
+		return r.alias(start, end), end, false, nil
 	}
 	start, units, final, err := r.chunk(p)
 	if err != nil {
@@ -227,13 +224,18 @@ func (r *reader) str(p int) (s string, next int, null bool, err error) {
 		return "", p, false, err
 	}
 	if final && !surrogates {
-		if end == start {
-			return "", end, false, nil
-		}
-		return unsafe.String(&r.b[start], end-start), end, false, nil
+		return r.alias(start, end), end, false, nil
 	}
 	s, next, err = r.strSlow(p)
 	return s, next, false, err
+}
+
+// alias returns r.b[start:end] as a string sharing r.b's memory.
+func (r *reader) alias(start, end int) string {
+	if end == start {
+		return ""
+	}
+	return unsafe.String(&r.b[start], end-start)
 }
 
 // strSlow reads a chunked or non-BMP string into new memory.

@@ -392,3 +392,36 @@ func untilServedBy(t *testing.T, c *rawdubbo.Conn, p *harness.DubboProvider, pre
 		}
 	}
 }
+
+// TestHealthDubboMaxConnectionsAcrossHosts: on an exclusive listener with
+// max_connections 1 over two providers, a call round robin sends to the
+// host with no connection still gets one (as Envoy's pools open one for a
+// host that has none, counted as upstream_cx_overflow), instead of waiting
+// for a connection of that host that can never free up until its timeout.
+func TestHealthDubboMaxConnectionsAcrossHosts(t *testing.T) {
+	t.Parallel()
+	a, b := harness.StartDubboProvider(t, "A"), harness.StartDubboProvider(t, "B")
+	for _, px := range harness.Proxies() {
+		t.Run(px.Name(), func(t *testing.T) {
+			bs := dubboTraffic(t, []harness.Route{{Name: "all", Match: []harness.Match{ifaceMatch}, Cluster: "c", Extra: map[string]any{"timeout": "10s"}}}, nil,
+				harness.Cluster{Name: "c", Endpoints: []string{a.Addr(), b.Addr()}, Extra: breakers(map[string]any{"max_connections": 1})})
+			bs.Listeners[0].Proxy.Multiplexing = false
+			addr, admin := trafficStart(t, px, bs)
+			sleepPeak(t, a)
+			sleepPeak(t, b)
+			for i, o := range concurrentSleeps(t, addr, 2, 1000) {
+				if !strings.HasPrefix(o.r.String(), "slept ") {
+					t.Errorf("call %d: status %d %q after %v, want an answer", i, o.r.Status, o.r.String(), o.d.Round(time.Millisecond))
+				}
+			}
+			if pa, pb := sleepPeak(t, a), sleepPeak(t, b); pa != 1 || pb != 1 {
+				t.Errorf("providers ran %d and %d calls, want one each (round robin)", pa, pb)
+			}
+			if admin != "" {
+				if o := adminStat(admin, "upstream_cx_overflow"); o < 1 {
+					t.Errorf("cluster upstream_cx_overflow = %d, want > 0", o)
+				}
+			}
+		})
+	}
+}
